@@ -1,0 +1,1 @@
+"""Lab parts, one per control, run in name order by `make lab`."""

@@ -1,0 +1,1 @@
+"""One module per lab service; each defines ``service(lab) -> lab.harness.Service``."""

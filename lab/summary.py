@@ -1,0 +1,42 @@
+"""A readable one-screen summary of the findings reports the site playbook wrote."""
+
+import glob
+import json
+import os
+
+SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO", "UNKNOWN")
+
+
+def load(report_dir):
+    reports = []
+    for path in sorted(glob.glob(os.path.join(report_dir, "*.json"))):
+        with open(path) as handle:
+            data = json.load(handle)
+        if isinstance(data, dict) and "findings" in data:
+            reports.append((os.path.basename(path), data))
+    return reports
+
+
+def render(report_dir):
+    reports = load(report_dir)
+    lines = ["", "=" * 78, "ainative.security lab summary   (reports in %s)" % report_dir, "=" * 78]
+    if not reports:
+        lines.append("no findings reports were written")
+        return "\n".join(lines)
+    header = "%-24s %-9s %5s  " % ("control", "verdict", "open") + " ".join("%4s" % s[:4] for s in SEVERITIES)
+    lines += [header, "-" * len(header)]
+    for name, data in reports:
+        findings = [f for f in data["findings"] if f.get("status") == "open"]
+        counts = dict((s, 0) for s in SEVERITIES)
+        for finding in findings:
+            counts[finding.get("severity", "UNKNOWN")] = counts.get(finding.get("severity", "UNKNOWN"), 0) + 1
+        verdict = data.get("verdict") or ("pass" if not findings else "findings")
+        lines.append("%-24s %-9s %5d  " % (data.get("control", name[:-5]), verdict, len(findings))
+                     + " ".join("%4d" % counts[s] for s in SEVERITIES))
+        for note in data.get("notes", []):
+            lines.append("    %s" % note)
+        for finding in findings[:5]:
+            lines.append("    [%s] %s: %s" % (finding.get("severity"), finding.get("id"), finding.get("title")))
+        if len(findings) > 5:
+            lines.append("    ... and %d more" % (len(findings) - 5))
+    return "\n".join(lines)

@@ -1,0 +1,53 @@
+# -*- coding: utf-8 -*-
+# Copyright: ainative.security contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Atomic file writes shared by every plugin that writes a manifest, report or credentials file."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import shutil
+import tempfile
+import time
+
+
+def read_bytes(path):
+    """Whole content of ``path``, or None when it does not exist."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except (IOError, OSError) as exc:
+        if getattr(exc, "errno", None) == 2:
+            return None
+        raise
+
+
+def atomic_write(path, data, mode=0o644, backup=False):
+    """Write ``data`` (bytes) to ``path`` so readers see the old or the new file, never half of one.
+
+    The temporary file lives in the same directory (same file system), is fsynced, gets ``mode``
+    before it becomes visible, and replaces ``path`` with one rename. With ``backup`` an existing
+    file is first copied to ``<path>.<timestamp>~``; the backup's path is returned (or None).
+    """
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    backup_path = None
+    if backup and os.path.exists(path):
+        backup_path = "%s.%s~" % (path, time.strftime("%Y%m%d%H%M%S"))
+        shutil.copy2(path, backup_path)
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return backup_path

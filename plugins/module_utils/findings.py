@@ -1,0 +1,173 @@
+# -*- coding: utf-8 -*-
+# Copyright: ainative.security contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One findings model for every control of the collection.
+
+Every module reports what it found as a list of plain dicts built by :func:`make_finding`, so one
+report (JSON, SARIF, JUnit, HTML) can hold the findings of all controls, hosts and accounts.
+
+A finding has these keys (all always present; unknown values are ``None``)::
+
+    id            rule or advisory id (CVE-2024-1234, AVD-AWS-0088, console_login_without_mfa, ...)
+    control       the control that produced it (image_scan, dataset_hash_verify, ...)
+    kind          one of KINDS
+    severity      one of SEVERITIES (upper case)
+    title         one line for humans
+    target        what was examined (image, directory, bucket, account/region, endpoint, ...)
+    location      dict: package, installed_version, fixed_version, path, line, resource
+    url           primary reference
+    status        open | ignored | expired_ignore | fixed
+    details       dict of control-specific facts (never secrets)
+    fingerprint   stable hash of (control, kind, id, target, location); baselines compare these
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import json
+
+SEVERITIES = ("UNKNOWN", "INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+SEVERITY_RANK = dict((name, rank) for rank, name in enumerate(SEVERITIES))
+
+KINDS = (
+    "vulnerability",
+    "secret",
+    "misconfiguration",
+    "integrity",
+    "encryption",
+    "detection",
+    "runtime",
+    "authentication",
+    "license",
+)
+
+STATUSES = ("open", "ignored", "expired_ignore", "fixed")
+
+# Scanner- and vendor-specific spellings mapped onto SEVERITIES.
+_SEVERITY_ALIASES = {
+    "NEGLIGIBLE": "INFO",
+    "INFORMATIONAL": "INFO",
+    "NOTE": "INFO",
+    "NOTICE": "INFO",
+    "DEBUG": "INFO",
+    "NONE": "INFO",
+    "WARNING": "MEDIUM",
+    "MODERATE": "MEDIUM",
+    "IMPORTANT": "HIGH",
+    "ERROR": "HIGH",
+    "EMERGENCY": "CRITICAL",
+    "ALERT": "CRITICAL",
+}
+
+LOCATION_KEYS = ("package", "installed_version", "fixed_version", "path", "line", "resource")
+
+
+class FindingError(ValueError):
+    """Raised for a finding that cannot be built (bad kind, severity or status)."""
+
+
+def normalize_severity(value, default="UNKNOWN"):
+    """Return the canonical upper-case severity for any common spelling, or raise FindingError."""
+    if value is None or value == "":
+        return default
+    name = str(value).strip().upper()
+    name = _SEVERITY_ALIASES.get(name, name)
+    if name not in SEVERITY_RANK:
+        raise FindingError(
+            "unknown severity %r; use one of %s" % (value, ", ".join(SEVERITIES))
+        )
+    return name
+
+
+def severity_rank(value):
+    return SEVERITY_RANK[normalize_severity(value)]
+
+
+def at_or_above(severity, threshold):
+    """True when ``severity`` is at least ``threshold`` (both in any accepted spelling)."""
+    return severity_rank(severity) >= severity_rank(threshold)
+
+
+def fingerprint(control, kind, finding_id, target, location):
+    """Stable identity of a finding across runs (not of its severity or status)."""
+    material = json.dumps(
+        [control, kind, finding_id, target, [location.get(k) for k in LOCATION_KEYS]],
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
+
+
+def make_finding(control, kind, finding_id, severity, title, target=None, location=None,
+                 url=None, status="open", details=None):
+    """Build one finding dict; the only constructor every control uses."""
+    if kind not in KINDS:
+        raise FindingError("unknown finding kind %r; use one of %s" % (kind, ", ".join(KINDS)))
+    if status not in STATUSES:
+        raise FindingError("unknown finding status %r; use one of %s" % (status, ", ".join(STATUSES)))
+    loc = dict((key, None) for key in LOCATION_KEYS)
+    if location:
+        unknown = set(location) - set(LOCATION_KEYS)
+        if unknown:
+            raise FindingError("unknown location keys: %s" % ", ".join(sorted(unknown)))
+        loc.update(location)
+    return {
+        "id": str(finding_id),
+        "control": control,
+        "kind": kind,
+        "severity": normalize_severity(severity),
+        "title": title,
+        "target": target,
+        "location": loc,
+        "url": url,
+        "status": status,
+        "details": details or {},
+        "fingerprint": fingerprint(control, kind, str(finding_id), target, loc),
+    }
+
+
+def summarize(findings):
+    """Counts by severity, kind and status; ``open`` counts only findings with status open."""
+    by_severity = dict((name, 0) for name in SEVERITIES)
+    by_kind = {}
+    by_status = dict((name, 0) for name in STATUSES)
+    for finding in findings:
+        by_status[finding["status"]] += 1
+        if finding["status"] != "open":
+            continue
+        by_severity[finding["severity"]] += 1
+        by_kind[finding["kind"]] = by_kind.get(finding["kind"], 0) + 1
+    return {
+        "total": len(findings),
+        "open": by_status["open"],
+        "by_severity": by_severity,
+        "by_kind": by_kind,
+        "by_status": by_status,
+    }
+
+
+def gate(findings, fail_on):
+    """Open findings at or above ``fail_on`` (None disables the gate)."""
+    if fail_on is None:
+        return []
+    threshold = severity_rank(fail_on)
+    return [f for f in findings if f["status"] == "open" and SEVERITY_RANK[f["severity"]] >= threshold]
+
+
+def sort_findings(findings):
+    """Most severe first, then by id and target, so reports and lists are stable."""
+    return sorted(
+        findings,
+        key=lambda f: (-SEVERITY_RANK[f["severity"]], f["control"] or "", f["id"], str(f["target"]),
+                       str(f["location"].get("path") or f["location"].get("package") or "")),
+    )
+
+
+def bounded(items, limit):
+    """(first ``limit`` items, True if some were left out); limit 0 or None keeps all."""
+    if not limit or len(items) <= limit:
+        return list(items), False
+    return list(items[:limit]), True
