@@ -32,13 +32,15 @@ def lab(tmp_path_factory):
     harness.down_all()
 
 
-class PlaybookResult:
-    def __init__(self, proc, out):
+class PlaybookResult(str):
+    """A playbook run: ``rc`` and the full ``stdout``; as a string, the tail of the output, so
+    ``assert result.rc == 0, result`` shows what went wrong."""
+
+    def __new__(cls, proc, out):
+        self = super(PlaybookResult, cls).__new__(cls, "rc=%s\n%s" % (proc.returncode, out[-8000:]))
         self.rc = proc.returncode
         self.stdout = out
-
-    def __repr__(self):
-        return "PlaybookResult(rc=%s)\n%s" % (self.rc, self.stdout[-6000:])
+        return self
 
 
 def run_playbook(playbook, extra_vars=None, check=False, diff=False, verbosity=0, env=None, tags=None,
