@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Every Molecule scenario of every role (roles/<role>/molecule/<scenario>/), on the local Podman image.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+./lab/images/build.sh || exit 1
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/lab/images/containers.conf}
+export MOLECULE_NO_LOG=false ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
+passed=0; failed=0; failed_names=()
+for scenario_dir in roles/*/molecule/*/; do
+  [ -f "$scenario_dir/molecule.yml" ] || continue
+  role_dir=${scenario_dir%/molecule/*}
+  scenario=$(basename "$scenario_dir")
+  echo "---- molecule: $(basename "$role_dir") / $scenario"
+  if (cd "$role_dir" && molecule test -s "$scenario"); then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); failed_names+=("$(basename "$role_dir")/$scenario")
+  fi
+done
+[ "$failed" -gt 0 ] && echo "failed scenarios: ${failed_names[*]}"
+echo "molecule: $passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
