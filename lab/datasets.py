@@ -10,16 +10,19 @@ def _block(seed, size):
     return hashlib.shake_256(("ainative-%s" % seed).encode()).digest(size)
 
 
-def make_tree(root, files, min_size=4096, max_size=1 << 20, per_dir=500, seed="lab"):
+def make_tree(root, files, min_size=4096, max_size=1 << 20, per_dir=500, seed="lab", skew=None):
     """``files`` files of sizes spread between min_size and max_size in sub-folders of ``per_dir``.
+
+    Sizes are spread evenly, or log-uniformly with exponent ``skew`` (2.0 gives 20,000 files of 4 KiB-1 MiB
+    totalling 2 GiB, the benchmark's mixed tree).
 
     Content repeats a 64 KiB pseudo-random block per file so large trees are quick to write.
     Returns the total number of bytes. An existing tree with the same marker is kept as is.
     """
-    marker = os.path.join(root, ".ainative-sample")
-    spec = "%s %d %d %d %d\n" % (seed, files, min_size, max_size, per_dir)
+    marker = root.rstrip("/") + ".spec"  # beside the tree, not in it
+    spec = "%s %d %d %d %d %s\n" % (seed, files, min_size, max_size, per_dir, skew)
     if os.path.exists(marker) and open(marker).read() == spec:
-        return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(root) for f in fs if f != ".ainative-sample")
+        return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(root) for f in fs)
     if os.path.exists(root):
         shutil.rmtree(root)
     os.makedirs(root)
@@ -30,7 +33,11 @@ def make_tree(root, files, min_size=4096, max_size=1 << 20, per_dir=500, seed="l
         if index % per_dir == 0:
             os.makedirs(folder, exist_ok=True)
         # sizes spread evenly (golden-ratio stride) between min and max
-        size = min_size + int(((index * 0.6180339887) % 1.0) * span) if span else min_size
+        spread = (index * 0.6180339887) % 1.0
+        if skew:
+            size = int(min_size * (float(max_size) / min_size) ** (spread ** skew))
+        else:
+            size = min_size + int(spread * span) if span else min_size
         block = _block("%s-%d" % (seed, index % 97), min(size, 65536))
         with open(os.path.join(folder, "shard-%06d.bin" % index), "wb") as handle:
             written = 0
@@ -60,8 +67,7 @@ def tamper(src, dst):
     if os.path.exists(dst):
         shutil.rmtree(dst)
     shutil.copytree(src, dst)
-    files = sorted(os.path.relpath(os.path.join(d, f), dst) for d, _, fs in os.walk(dst) for f in fs
-                   if not f.startswith("."))
+    files = sorted(os.path.relpath(os.path.join(d, f), dst) for d, _, fs in os.walk(dst) for f in fs)
     flipped, removed = files[1], files[2]
     with open(os.path.join(dst, flipped), "r+b") as handle:
         first = handle.read(1)

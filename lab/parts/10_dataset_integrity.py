@@ -18,9 +18,9 @@ def prepare(lab, work):
     manifest = os.path.join(manifests, "train.json")
     return {
         "dataset_integrity_datasets": [
-            {"name": "train (pin)", "path": train, "manifest": manifest, "pin": True, "ignore": [".ainative-sample"]},
-            {"name": "train", "path": train, "manifest": manifest, "ignore": [".ainative-sample"]},
-            {"name": "train-tampered", "path": tampered, "manifest": manifest, "ignore": [".ainative-sample"],
+            {"name": "train (pin)", "path": train, "manifest": manifest, "pin": True},
+            {"name": "train", "path": train, "manifest": manifest},
+            {"name": "train-tampered", "path": tampered, "manifest": manifest,
              "fail_on_mismatch": False},
         ],
     }

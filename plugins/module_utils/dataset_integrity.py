@@ -176,7 +176,8 @@ def failure_message(result):
     for key in ("mismatched", "missing", "extra", "unsafe", "unreadable"):
         count = result.get("counts", {}).get(key, len(result.get(key, [])))
         if count:
-            shown = [item if isinstance(item, str) else item["path"] for item in result.get(key, [])[:3]]
+            shown = [item if isinstance(item, str) else item.get("reason") if key in ("unsafe", "unreadable")
+                     else item["path"] for item in result.get(key, [])[:3]]
             parts.append("%d %s (%s%s)" % (count, key, ", ".join(shown), ", ..." if count > len(shown) else ""))
     return "dataset %s failed verification: %s" % (result.get("target"), "; ".join(parts))
 

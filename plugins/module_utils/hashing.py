@@ -91,6 +91,9 @@ def parse_digest(value, algorithm=None):
 # --------------------------------------------------------------------------------------------------
 def check_relpath(name, origin="manifest"):
     """Return ``name`` if it is a safe relative POSIX path inside the root, else raise HashingError."""
+    if (name and isinstance(name, str) and "\x00" not in name and name[0] != "/" and name[-1] != "/"
+            and "//" not in name and "/." not in name and name[0] != "."):
+        return name  # fast path: nothing that could be '', '.', '..' or absolute
     if isinstance(name, bytes):
         try:
             name = name.decode("utf-8")
@@ -168,6 +171,12 @@ class IgnoreRules:
     def __call__(self, relpath):
         return relpath in self.exact or bool(self.regex and self.regex.match(relpath))
 
+    def __bool__(self):
+        """False when there is nothing to ignore, so hot loops can skip the call."""
+        return bool(self.exact or self.regex)
+
+    __nonzero__ = __bool__
+
 
 # --------------------------------------------------------------------------------------------------
 # manifests
@@ -199,12 +208,45 @@ _BSD_ALGOS = {"SHA256": "sha256", "SHA384": "sha384", "SHA512": "sha512", "BLAKE
               "BLAKE2B-512": "blake2b", "BLAKE3": "blake3"}
 
 
+_PLAIN_LINE = re.compile(r"^([0-9a-fA-F]{64,128}) [ *]([^\n]*)$", re.M)
+
+
 def parse_text_manifest(data, algorithm=None, origin="manifest"):
     """Parse coreutils ``sha256sum``-style text (and ``--tag`` lines) into (algorithm, {path: hex})."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise HashingError("%s is not valid UTF-8 (byte %d)" % (origin, exc.start))
+    fast = _parse_plain(text, algorithm)
+    if fast is not None:
+        return fast
+    return _parse_text_lines(text, algorithm, origin)
+
+
+def _parse_plain(text, algorithm):
+    """The common case in C speed: only plain '<hex>  <name>' lines, one digest length, nothing escaped.
+
+    Returns None whenever anything is unusual, and the line-by-line parser then gives exact errors.
+    """
+    if "\r" in text or "\\" in text:
+        return None
+    matches = _PLAIN_LINE.findall(text)
+    if not matches or len(matches) != text.count("\n") + (0 if text.endswith("\n") else 1):
+        return None
+    length = len(matches[0][0])
+    algo = algorithm or {64: "sha256", 96: "sha384", 128: "sha512"}.get(length)
+    if algo is None or DIGEST_HEX_LENGTH[algo] != length:
+        return None
+    entries = dict((name, hexpart.lower()) for hexpart, name in matches)
+    if len(entries) != len(matches) or any(len(hexpart) != length for hexpart, _ in matches):
+        return None
+    for name in entries:
+        if check_relpath(name) is not name:
+            return None
+    return algo, entries
+
+
+def _parse_text_lines(text, algorithm, origin):
     entries = {}
     for lineno, line in enumerate(text.split("\n"), 1):
         if line.endswith("\r"):
@@ -350,105 +392,142 @@ def _sort_key(name):
 # --------------------------------------------------------------------------------------------------
 # the tree: walk and safe open
 # --------------------------------------------------------------------------------------------------
-class Entry:
-    __slots__ = ("path", "size", "dev", "ino")
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_NONBLOCK", 0)
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
-    def __init__(self, path, size, dev, ino):
-        self.path = path
-        self.size = size
-        self.dev = dev
-        self.ino = ino
+# Per-file problems besides a digest mismatch.
+ERR_MISSING = "missing"
+ERR_UNSAFE = "unsafe"
+ERR_UNREADABLE = "unreadable"
 
 
 def _inside(root_real, target_real):
     return target_real == root_real or target_real.startswith(root_real.rstrip("/") + "/")
 
 
-def walk(root, ignore, follow_symlinks=False):
-    """Regular files under ``root`` as {relpath: Entry}; raises HashingError for unsafe entries."""
-    root_real = os.path.realpath(root)
-    found = {}
-    seen_dirs = set()
-    stack = [("", root)]
-    while stack:
-        rel_dir, abs_dir = stack.pop()
-        try:
-            dir_stat = os.stat(abs_dir)
-            with os.scandir(abs_dir) as iterator:
-                entries = list(iterator)
-        except OSError as exc:
-            raise HashingError("cannot list directory %s: %s" % (abs_dir, exc.strerror))
-        key = (dir_stat.st_dev, dir_stat.st_ino)
-        if key in seen_dirs:
-            raise HashingError("directory %s is reached twice through symlinks (a loop); refusing it" % abs_dir)
-        seen_dirs.add(key)
-        for item in entries:
-            rel = rel_dir + "/" + item.name if rel_dir else item.name
-            if ignore(rel):
-                continue
-            try:
-                info = item.stat(follow_symlinks=False)
-            except OSError as exc:
-                raise HashingError("cannot stat %s: %s" % (rel, exc.strerror))
-            mode = info.st_mode
-            if stat.S_ISLNK(mode):
-                if not follow_symlinks:
-                    raise HashingError("%s is a symlink; symlinks are not followed (set follow_symlinks=true to hash "
-                                       "targets inside the root, or add it to ignore)" % rel)
-                target = os.path.realpath(item.path)
-                if not _inside(root_real, target):
-                    raise HashingError("%s is a symlink to %s, outside the dataset root; refusing it" % (rel, target))
-                try:
-                    info = os.stat(target)
-                except OSError as exc:
-                    raise HashingError("%s is a broken symlink: %s" % (rel, exc.strerror))
-                mode = info.st_mode
-                if stat.S_ISDIR(mode):
-                    stack.append((rel, item.path))
-                    continue
-            elif stat.S_ISDIR(mode):
-                stack.append((rel, item.path))
-                continue
-            if not stat.S_ISREG(mode):
-                raise HashingError("%s is not a regular file (device, FIFO or socket); refusing it" % rel)
-            found[rel] = Entry(rel, info.st_size, info.st_dev, info.st_ino)
-    return found
+def _constructor(algorithm):
+    hasher(algorithm)  # raises for an unknown or unavailable algorithm
+    if algorithm == "blake3":
+        return _blake3.blake3
+    return getattr(hashlib, algorithm)
 
 
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_NONBLOCK", 0)
-_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+class _Tree:
+    """Walks a tree and yields hashing tasks ``(open_dir, [(name, basename, inode), ...])``.
 
-
-class SafeOpener:
-    """Opens files under a root without following symlinks anywhere on the way (unless allowed).
-
-    Directory descriptors are cached for consecutive files in the same directory.
+    ``open_dir`` is the directory's real path relative to the root (the one to open component by
+    component); ``name`` the path reported and compared with the manifest. The walk reads only directory
+    entries (names, types and inode numbers), no per-file stat; files are stat-ed once, through the
+    descriptor they are hashed from. ``wanted`` (verify) limits the tasks to files the manifest lists;
+    the others are collected in ``unlisted``.
     """
 
-    def __init__(self, root, follow_symlinks=False):
+    def __init__(self, root, ignore, follow_symlinks, workers, wanted=None):
         self.root = root
         self.root_real = os.path.realpath(root)
+        self.ignore = ignore
         self.follow = follow_symlinks
+        self.workers = max(workers, 1)
+        self.wanted = wanted
+        self.listed = set()
+        self.unlisted = []
+        self.count = 0
+
+    def _chunks(self, open_dir, items):
+        size = max(1, min(512, -(-len(items) // (self.workers * 4))))
+        for start in range(0, len(items), size):
+            yield open_dir, items[start:start + size]
+
+    def tasks(self):
+        wanted = self.wanted
+        ignore = self.ignore if self.ignore else None
+        stack = [("", "", self.root)]
+        dirs_seen = set()
+        while stack:
+            logical, real, path = stack.pop()
+            if self.follow:
+                info = os.stat(path)
+                if (info.st_dev, info.st_ino) in dirs_seen:
+                    raise HashingError("directory %s is reached twice through symlinks (a loop); refusing it"
+                                       % (logical or "."))
+                dirs_seen.add((info.st_dev, info.st_ino))
+            try:
+                with os.scandir(path) as iterator:
+                    entries = list(iterator)
+            except OSError as exc:
+                raise HashingError("cannot list directory %s: %s" % (path, exc.strerror))
+            items = []
+            prefix = logical + "/" if logical else ""
+            for entry in entries:
+                name = prefix + entry.name
+                if ignore and ignore(name):
+                    continue
+                if entry.is_file(follow_symlinks=False):
+                    item = (name, entry.name, entry.inode())
+                elif entry.is_dir(follow_symlinks=False):
+                    stack.append((name, real + "/" + entry.name if real else entry.name, entry.path))
+                    continue
+                elif entry.is_symlink():
+                    item = self._link(name, entry.path, stack)
+                    if item is None:
+                        continue
+                    self.count += 1
+                    if wanted is None or name in wanted:
+                        self.listed.add(name)
+                        yield item[0], [item[1]]
+                    else:
+                        self.unlisted.append(name)
+                    continue
+                else:
+                    raise HashingError("%s is not a regular file (device, FIFO or socket); refusing it" % name)
+                self.count += 1
+                if wanted is None or name in wanted:
+                    items.append(item)
+                else:
+                    self.unlisted.append(name)
+            if wanted is not None:
+                self.listed.update(item[0] for item in items)
+            for task in self._chunks(real, items):
+                yield task
+
+    def _link(self, name, path, stack):
+        """Follow a symlink that resolves inside the root: push a directory or return a file task."""
+        if not self.follow:
+            raise HashingError("%s is a symlink; symlinks are not followed (set follow_symlinks=true to hash "
+                               "targets inside the root, or add it to ignore)" % name)
+        target = os.path.realpath(path)
+        if not _inside(self.root_real, target):
+            raise HashingError("%s is a symlink to %s, outside the dataset root; refusing it" % (name, target))
+        try:
+            info = os.stat(target)
+        except OSError as exc:
+            raise HashingError("%s is a broken symlink: %s" % (name, exc.strerror))
+        real = os.path.relpath(target, self.root_real)
+        real = "" if real == "." else real
+        if stat.S_ISDIR(info.st_mode):
+            stack.append((name, real, target))
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            raise HashingError("%s points to something that is not a regular file; refusing it" % name)
+        return os.path.dirname(real), (name, os.path.basename(real), info.st_ino)
+
+
+class _DirOpener:
+    """Opens directories below the root one component at a time with O_NOFOLLOW; caches the last one."""
+
+    def __init__(self, root):
         self.root_fd = os.open(root, _DIR_FLAGS)
-        self._dir_key = None
-        self._dir_fd = None
+        self.key = None
+        self.fd = None
 
-    def close(self):
-        if self._dir_fd is not None and self._dir_fd != self.root_fd:
-            os.close(self._dir_fd)
-        os.close(self.root_fd)
-
-    def _dir(self, parts):
-        key = "/".join(parts)
-        if key == self._dir_key:
-            return self._dir_fd
-        if self._dir_fd is not None and self._dir_fd != self.root_fd:
-            os.close(self._dir_fd)
-        self._dir_key, self._dir_fd = None, None
+    def open(self, relpath):
+        if relpath == self.key:
+            return self.fd
+        self._drop()
         fd = self.root_fd
         try:
-            for part in parts:
+            for part in relpath.split("/") if relpath else ():
                 new = os.open(part, _DIR_FLAGS | _NOFOLLOW, dir_fd=fd)
                 if fd != self.root_fd:
                     os.close(fd)
@@ -457,35 +536,32 @@ class SafeOpener:
             if fd != self.root_fd:
                 os.close(fd)
             raise
-        self._dir_key, self._dir_fd = key, fd
+        self.key, self.fd = relpath, fd
         return fd
 
-    def open(self, relpath):
-        """A read descriptor for ``relpath`` (already validated by check_relpath)."""
-        if self.follow:
-            target = os.path.realpath(os.path.join(self.root, relpath))
-            if not _inside(self.root_real, target):
-                raise OSError(errno.EXDEV, "resolves outside the dataset root")
-            return os.open(target, _OPEN_FLAGS)
-        parts = relpath.split("/")
-        return os.open(parts[-1], _OPEN_FLAGS | _NOFOLLOW, dir_fd=self._dir(parts[:-1]))
+    def _drop(self):
+        if self.fd is not None and self.fd != self.root_fd:
+            os.close(self.fd)
+        self.key = self.fd = None
+
+    def close(self):
+        self._drop()
+        os.close(self.root_fd)
 
 
-def hash_fd(fd, algorithm, buf, view, size_hint):
+def hash_fd(fd, algorithm, buf, view, size_hint, new=None):
     """Hex digest and byte count of everything readable from ``fd``."""
-    digest = hasher(algorithm)
-    total = 0
-    if size_hint <= _SMALL_FILE:
-        while True:
-            chunk = os.read(fd, _SMALL_FILE)
-            if not chunk:
-                break
-            digest.update(chunk)
-            total += len(chunk)
-            # A short read that reaches the size fstat reported is EOF: saves a syscall per small file.
-            if len(chunk) < _SMALL_FILE and total >= size_hint:
-                break
-        return digest.hexdigest(), total
+    new = new or _constructor(algorithm)
+    if size_hint < _SMALL_FILE:
+        # One read covers the file: a short read that reaches the fstat size is EOF (saves a syscall).
+        data = os.read(fd, _SMALL_FILE)
+        if len(data) < _SMALL_FILE and len(data) >= size_hint:
+            return new(data).hexdigest(), len(data)
+        digest = new(data)
+        total = len(data)
+    else:
+        digest = new()
+        total = 0
     with os.fdopen(os.dup(fd), "rb", buffering=0) as handle:
         readinto = handle.readinto
         update = digest.update
@@ -498,106 +574,158 @@ def hash_fd(fd, algorithm, buf, view, size_hint):
     return digest.hexdigest(), total
 
 
-# Per-file outcomes besides a digest.
-ERR_MISSING = "missing"
-ERR_UNSAFE = "unsafe"
-ERR_UNREADABLE = "unreadable"
-ERR_CHANGED = "changed"
-
-
-def _hash_one(opener, relpath, algorithm, buf, view, expect):
-    """(hexdigest, size, None) or (None, None, (kind, message))."""
-    try:
-        fd = opener.open(relpath)
-    except OSError as exc:
-        if exc.errno == errno.ENOENT:
-            return None, None, (ERR_MISSING, "%s does not exist" % relpath)
-        if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EXDEV):
-            return None, None, (ERR_UNSAFE, "%s is (or lies under) a symlink or resolves outside the root; "
-                                            "refusing it" % relpath)
-        return None, None, (ERR_UNREADABLE, "cannot open %s: %s" % (relpath, exc.strerror))
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            return None, None, (ERR_UNSAFE, "%s is not a regular file; refusing it" % relpath)
-        if expect is not None and (info.st_dev, info.st_ino) != (expect.dev, expect.ino):
-            return None, None, (ERR_CHANGED, "%s was replaced while it was being verified" % relpath)
-        try:
-            hexdigest, size = hash_fd(fd, algorithm, buf, view, info.st_size)
-        except OSError as exc:
-            return None, None, (ERR_UNREADABLE, "cannot read %s: %s" % (relpath, exc.strerror))
-        return hexdigest, size, None
-    finally:
-        os.close(fd)
-
-
-# Work handed to forked workers through the fork itself (no pickling of the job list).
+# The job is handed to forked workers through the fork itself: nothing but task lists is pickled.
 _JOB = {}
+_WORKER = {}
 
 
-def _worker(bounds):
+def _open_followed(root_real, name):
+    """(fd, None) for a symlinked path whose target lies inside the root, else (None, error)."""
+    target = os.path.realpath(os.path.join(root_real, name))
+    if not _inside(root_real, target):
+        return None, OSError(errno.EXDEV, "resolves outside the dataset root")
+    try:
+        return os.open(target, _OPEN_FLAGS), None
+    except OSError as exc:
+        return None, exc
+
+
+def _open_problem(name, exc):
+    if exc.errno == errno.ENOENT:
+        return ERR_MISSING, name, "does not exist"
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+        return ERR_UNSAFE, name, "is a symlink or lies under one (set follow_symlinks=true to allow links inside the root)"
+    if exc.errno == errno.EXDEV:
+        return ERR_UNSAFE, name, "is a symlink that resolves outside the dataset root"
+    return ERR_UNREADABLE, name, "cannot open: %s" % exc.strerror
+
+
+def _run_task(task):
+    """Hash one directory chunk. Returns (ok, bytes, problems, digests).
+
+    Verify mode (``expected`` set) compares in the worker and returns only problems; create mode returns
+    ``(name, hexdigest, size)`` for every file.
+    """
+    open_dir, items = task
     job = _JOB
-    buf = bytearray(BUFFER_SIZE)
-    view = memoryview(buf)
-    opener = SafeOpener(job["root"], job["follow"])
-    out = []
+    state = _WORKER
+    if state.get("pid") != os.getpid():
+        state.clear()
+        state.update(pid=os.getpid(), opener=_DirOpener(job["root"]), buf=bytearray(BUFFER_SIZE))
+        state["view"] = memoryview(state["buf"])
+    opener, buf, view = state["opener"], state["buf"], state["view"]
+    expected, sizes, new, algorithm = job["expected"], job["sizes"], job["new"], job["algorithm"]
+    read, open_, fstat, close, is_regular = os.read, os.open, os.fstat, os.close, stat.S_ISREG
+    flags = _OPEN_FLAGS | _NOFOLLOW
+    ok = nbytes = 0
+    problems, digests = [], []
+    follow = job["follow"]
     try:
-        for index in range(bounds[0], bounds[1]):
-            relpath, expect = job["items"][index]
-            out.append(_hash_one(opener, relpath, job["algorithm"], buf, view, expect))
-    finally:
-        opener.close()
-    return bounds[0], out
-
-
-def _chunks(items, workers):
-    """Contiguous index ranges (keeps directory locality) of roughly equal bytes, several per worker."""
-    total = sum((expect.size if expect else 0) + 4096 for _, expect in items)
-    target = max(total // (workers * 8), 1)
-    bounds, start, acc = [], 0, 0
-    for index, (_, expect) in enumerate(items):
-        acc += (expect.size if expect else 0) + 4096
-        if acc >= target or index - start >= 4000:
-            bounds.append((start, index + 1))
-            start, acc = index + 1, 0
-    if start < len(items):
-        bounds.append((start, len(items)))
-    return bounds
-
-
-def hash_files(root, items, algorithm, follow_symlinks=False, workers=0):
-    """Hash ``items`` [(relpath, Entry or None)] under ``root``; returns a list aligned with items of
-    (hexdigest, size, error) tuples."""
-    hasher(algorithm)  # fail early on an unavailable algorithm
-    if not items:
-        return []
-    workers = workers or os.cpu_count() or 1
-    total_bytes = sum(expect.size for _, expect in items if expect)
-    if workers == 1 or (len(items) < 64 and total_bytes < 64 * BUFFER_SIZE) or algorithm == "blake3":
-        _JOB.update(root=root, follow=follow_symlinks, algorithm=algorithm, items=items)
+        dir_fd = opener.open(open_dir)
+    except OSError as exc:
+        dir_fd, dir_error = None, exc
+    for name, base, inode in items:
         try:
-            return _worker((0, len(items)))[1]
+            if dir_fd is None:
+                raise dir_error
+            fd = open_(base, flags, dir_fd=dir_fd)
+        except OSError as exc:
+            fd = None
+            if follow and exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                fd, exc = _open_followed(job["root_real"], name)
+            if fd is None:
+                problems.append(_open_problem(name, exc))
+                continue
+        try:
+            info = fstat(fd)
+            if not is_regular(info.st_mode):
+                problems.append((ERR_UNSAFE, name, "is not a regular file"))
+                continue
+            if inode and info.st_ino != inode:
+                problems.append((ERR_UNSAFE, name, "was replaced during verification"))
+                continue
+            if sizes:
+                want_size = sizes.get(name)
+                if want_size is not None and want_size != info.st_size:
+                    problems.append(("mismatched", name, {"reason": "size", "expected_size": want_size,
+                                                          "actual_size": info.st_size}))
+                    continue
+            try:
+                if info.st_size < _SMALL_FILE:
+                    data = read(fd, _SMALL_FILE)
+                    size = len(data)
+                    if size < _SMALL_FILE and size >= info.st_size:
+                        hexdigest = new(data).hexdigest()
+                    else:  # the file grew: take the general path from the start
+                        os.lseek(fd, 0, os.SEEK_SET)
+                        hexdigest, size = hash_fd(fd, algorithm, buf, view, info.st_size, new)
+                else:
+                    hexdigest, size = hash_fd(fd, algorithm, buf, view, info.st_size, new)
+            except OSError as exc:
+                problems.append((ERR_UNREADABLE, name, "cannot read: %s" % exc.strerror))
+                continue
         finally:
-            _JOB.clear()
-    import multiprocessing
-    results = [None] * len(items)
-    _JOB.update(root=root, follow=follow_symlinks, algorithm=algorithm, items=items)
+            close(fd)
+        nbytes += size
+        if expected is None:
+            digests.append((name, hexdigest, size))
+        elif hexdigest == expected[name]:
+            ok += 1
+        else:
+            problems.append(("mismatched", name, {"reason": "digest", "expected": expected[name], "actual": hexdigest}))
+    return ok, nbytes, problems, digests
+
+
+def _hash_tree(tree, algorithm, expected, sizes, workers, parallel, meanwhile=None):
+    """Run every task of ``tree``; returns (ok, bytes, problems, digests).
+
+    ``meanwhile()`` runs in this process while the workers hash (the listing pass of a verification).
+    """
+    _JOB.clear()
+    if sizes and not any(size is not None for size in sizes.values()):
+        sizes = None
+    _JOB.update(root=tree.root, root_real=os.path.realpath(tree.root), follow=tree.follow, expected=expected,
+                sizes=sizes, new=_constructor(algorithm), algorithm=algorithm)
+    ok = nbytes = 0
+    problems, digests = [], []
     try:
-        context = multiprocessing.get_context("fork")
-        pool = context.Pool(min(workers, len(items)))
-        try:
-            for start, out in pool.imap_unordered(_worker, _chunks(items, workers)):
-                results[start:start + len(out)] = out
-        finally:
-            pool.terminate()
-            pool.join()
+        if parallel and workers > 1:
+            import multiprocessing
+            pool = multiprocessing.get_context("fork").Pool(workers)
+            try:
+                # imap_unordered walks the tree in the pool's task thread while the workers hash.
+                outcomes = pool.imap_unordered(_run_task, tree.tasks())
+                if meanwhile:
+                    meanwhile()
+                for outcome in outcomes:
+                    ok += outcome[0]
+                    nbytes += outcome[1]
+                    problems.extend(outcome[2])
+                    digests.extend(outcome[3])
+            finally:
+                pool.terminate()
+                pool.join()
+        else:
+            if meanwhile:
+                meanwhile()
+            for task in tree.tasks():
+                outcome = _run_task(task)
+                ok += outcome[0]
+                nbytes += outcome[1]
+                problems.extend(outcome[2])
+                digests.extend(outcome[3])
     finally:
         _JOB.clear()
-    return results
+        state = _WORKER.pop("opener", None)
+        if state:
+            state.close()
+        _WORKER.clear()
+    return ok, nbytes, problems, digests
 
 
 def hash_single_file(path, algorithm, follow_symlinks=False):
     """(hexdigest, size) of one file, opened with O_NOFOLLOW unless following is allowed."""
+    new = _constructor(algorithm)
     flags = _OPEN_FLAGS | (0 if follow_symlinks else _NOFOLLOW)
     try:
         fd = os.open(path, flags)
@@ -611,7 +739,7 @@ def hash_single_file(path, algorithm, follow_symlinks=False):
             raise HashingError("%s is not a regular file" % path)
         buf = bytearray(BUFFER_SIZE)
         try:
-            return hash_fd(fd, algorithm, buf, memoryview(buf), info.st_size)
+            return hash_fd(fd, algorithm, buf, memoryview(buf), info.st_size, new)
         except OSError as exc:
             raise HashingError("cannot read %s: %s" % (path, exc.strerror))
     finally:
@@ -631,59 +759,169 @@ class Timer:
                 "throughput_mib_s": round(nbytes / seconds / (1 << 20), 1)}
 
 
+def _workers(workers):
+    return workers or os.cpu_count() or 1
+
+
 def build_entries(root, ignore, algorithm, follow_symlinks=False, workers=0):
     """Hash every file of the tree: ({relpath: (hexdigest, size)}, stats)."""
     timer = Timer()
-    tree = walk(root, ignore, follow_symlinks)
-    if not tree:
+    workers = _workers(workers)
+    tree = _Tree(root, ignore, follow_symlinks, workers)
+    _, nbytes, problems, digests = _hash_tree(tree, algorithm, None, None, workers, parallel=True)
+    if problems:
+        kind, name, why = problems[0]
+        raise HashingError("%s %s; %d file(s) could not be hashed" % (name, why, len(problems)))
+    if not digests:
         raise HashingError("%s holds no files to hash (after ignore patterns); an empty dataset cannot be pinned"
                            % root)
-    items = sorted(tree.items(), key=lambda kv: _sort_key(kv[0]))
-    results = hash_files(root, items, algorithm, follow_symlinks, workers)
-    entries = {}
-    for (relpath, _), (hexdigest, size, error) in zip(items, results):
-        if error:
-            raise HashingError(error[1])
-        entries[relpath] = (hexdigest, size)
-    return entries, timer.stats(len(entries), sum(size for _, size in entries.values()))
+    entries = dict((name, (hexdigest, size)) for name, hexdigest, size in digests)
+    return entries, timer.stats(len(entries), nbytes)
+
+
+class _ManifestTasks:
+    """Hashing tasks straight from the manifest, grouped by directory (no walk needed to start hashing)."""
+
+    def __init__(self, root, names, follow_symlinks, workers):
+        self.root = root
+        self.follow = follow_symlinks
+        self.names = names
+        self.workers = workers
+
+    def tasks(self):
+        groups = {}
+        for name in self.names:
+            head, _, base = name.rpartition("/")
+            groups.setdefault(head, []).append((name, base, 0))
+        for head, items in groups.items():
+            size = max(1, min(512, -(-len(items) // (self.workers * 4))))
+            for start in range(0, len(items), size):
+                yield head, items[start:start + size]
+
+
+def _list_unlisted(root, expected, ignore, follow_symlinks):
+    """Entries of the tree the manifest does not list: (extra names, error or None).
+
+    Lists each directory the manifest names with one ``listdir`` and set arithmetic; only unknown names are
+    stat-ed. Symlinks and special files that are not ignored are refused (HashingError).
+    """
+    root_real = os.path.realpath(root)
+    files, subdirs = {}, {"": set()}
+    for name in expected:
+        head, _, base = name.rpartition("/")
+        bucket = files.get(head)
+        if bucket is None:
+            bucket = files[head] = set()
+            while head:  # register the directory chain up to a parent already known
+                parent, _, leaf = head.rpartition("/")
+                known = parent in subdirs
+                subdirs.setdefault(parent, set()).add(leaf)
+                if known:
+                    break
+                head = parent
+        bucket.add(base)
+    extra = []
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        path = os.path.join(root, rel) if rel else root
+        if rel:
+            try:
+                info = os.lstat(path)
+            except OSError:
+                continue  # its files show up as missing
+            if stat.S_ISLNK(info.st_mode):
+                if not follow_symlinks:
+                    raise HashingError("%s is a symlink; symlinks are not followed (set follow_symlinks=true to hash "
+                                       "targets inside the root, or add it to ignore)" % rel)
+                if not _inside(root_real, os.path.realpath(path)):
+                    raise HashingError("%s is a symlink to %s, outside the dataset root; refusing it"
+                                       % (rel, os.path.realpath(path)))
+            elif not stat.S_ISDIR(info.st_mode):
+                continue  # a file where the manifest expects a directory: its files show up as missing
+        try:
+            names = set(os.listdir(path))
+        except OSError as exc:
+            raise HashingError("cannot list directory %s: %s" % (path, exc.strerror))
+        dirs_here = subdirs.get(rel, set())
+        prefix = rel + "/" if rel else ""
+        stack.extend(prefix + leaf for leaf in dirs_here & names)
+        for base in names - files.get(rel, set()) - dirs_here:
+            name = prefix + base
+            if ignore and ignore(name):
+                continue
+            extra.extend(_classify_unknown(root, root_real, name, ignore, follow_symlinks))
+    return extra
+
+
+def _classify_unknown(root, root_real, name, ignore, follow_symlinks):
+    """Names of regular files at or below ``name`` (not in the manifest); refuses unsafe entries."""
+    path = os.path.join(root, name)
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        target = os.path.realpath(path)
+        if not follow_symlinks:
+            raise HashingError("%s is a symlink; symlinks are not followed (set follow_symlinks=true to hash "
+                               "targets inside the root, or add it to ignore)" % name)
+        if not _inside(root_real, target):
+            raise HashingError("%s is a symlink to %s, outside the dataset root; refusing it" % (name, target))
+        return [name]
+    if stat.S_ISREG(info.st_mode):
+        return [name]
+    if stat.S_ISDIR(info.st_mode):
+        tree = _Tree(path, _sub_ignore(ignore, name), follow_symlinks, 1)
+        return [name + "/" + item[0] for _, items in tree.tasks() for item in items]
+    raise HashingError("%s is not a regular file (device, FIFO or socket); refusing it" % name)
+
+
+def _sub_ignore(ignore, prefix):
+    """The ignore rules seen from a sub-directory ``prefix`` of the root."""
+    if not ignore:
+        return ignore
+    return lambda relpath: ignore(prefix + "/" + relpath)
 
 
 def verify_tree(root, digests, sizes, algorithm, ignore, follow_symlinks=False, workers=0):
-    """Compare the tree with the manifest. Returns a dict of lists: ok (count), mismatched, missing, extra,
-    unsafe, unreadable, plus stats."""
+    """Compare the tree with the manifest. Returns ok (count), mismatched, missing, extra, unsafe and
+    unreadable (sorted lists), plus stats.
+
+    The workers hash every listed file straight from the manifest while this process lists the tree for
+    files the manifest does not know; each file is still opened without following symlinks and checked
+    to be a regular file through the descriptor it is hashed from.
+    """
     timer = Timer()
-    tree = walk(root, ignore, follow_symlinks)
-    expected = dict((name, hexpart) for name, hexpart in digests.items() if not ignore(name))
-    missing = sorted((name for name in expected if name not in tree), key=_sort_key)
-    extra = sorted((name for name in tree if name not in expected), key=_sort_key)
-    mismatched, to_hash = [], []
-    for name in sorted((n for n in expected if n in tree), key=_sort_key):
-        size = sizes.get(name)
-        if size is not None and size != tree[name].size:
-            mismatched.append({"path": name, "reason": "size", "expected_size": size, "actual_size": tree[name].size})
+    workers = _workers(workers)
+    expected = dict((name, hexpart) for name, hexpart in digests.items() if not (ignore and ignore(name)))
+    plan = _ManifestTasks(root, sorted(expected, key=_sort_key), follow_symlinks, workers)
+    listing = {}
+
+    def list_tree():
+        try:
+            listing["extra"] = _list_unlisted(root, expected, ignore, follow_symlinks)
+        except HashingError as exc:
+            listing["error"] = exc
+
+    ok, nbytes, problems, _ = _hash_tree(plan, algorithm, expected, sizes, workers,
+                                         parallel=len(expected) >= 64, meanwhile=list_tree)
+    if "error" in listing:
+        raise listing["error"]
+    found = {"mismatched": [], ERR_MISSING: [], ERR_UNSAFE: [], ERR_UNREADABLE: []}
+    for kind, name, detail in problems:
+        if kind == "mismatched":
+            item = {"path": name}
+            item.update(detail)
+            found[kind].append(item)
+        elif kind == ERR_MISSING:
+            found[kind].append(name)
         else:
-            to_hash.append((name, tree[name]))
-    results = hash_files(root, to_hash, algorithm, follow_symlinks, workers)
-    unsafe, unreadable = [], []
-    ok = 0
-    nbytes = 0
-    for (name, _), (hexdigest, size, error) in zip(to_hash, results):
-        if error:
-            kind, message = error
-            if kind == ERR_MISSING:
-                missing.append(name)
-            elif kind == ERR_UNREADABLE:
-                unreadable.append({"path": name, "reason": message})
-            else:
-                unsafe.append({"path": name, "reason": message})
-            continue
-        nbytes += size
-        if hexdigest == expected[name]:
-            ok += 1
-        else:
-            mismatched.append({"path": name, "reason": "digest", "expected": expected[name], "actual": hexdigest})
-    mismatched.sort(key=lambda item: _sort_key(item["path"]))
-    result = {"ok": ok, "mismatched": mismatched, "missing": missing, "extra": extra,
-              "unsafe": unsafe, "unreadable": unreadable}
-    result.update(timer.stats(len(to_hash), nbytes))
+            found[kind].append({"path": name, "reason": "%s %s" % (name, detail)})
+    result = {
+        "ok": ok,
+        "mismatched": sorted(found["mismatched"], key=lambda item: _sort_key(item["path"])),
+        "missing": sorted(found[ERR_MISSING], key=_sort_key),
+        "extra": sorted(listing["extra"], key=_sort_key),
+        "unsafe": sorted(found[ERR_UNSAFE], key=lambda item: _sort_key(item["path"])),
+        "unreadable": sorted(found[ERR_UNREADABLE], key=lambda item: _sort_key(item["path"])),
+    }
+    result.update(timer.stats(ok + len(found["mismatched"]), nbytes))
     return result

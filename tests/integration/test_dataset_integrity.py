@@ -18,7 +18,6 @@ def work(tmp_path_factory):
     work = tmp_path_factory.mktemp("datasets")
     good = work / "good"
     datasets.make_tree(str(good), files=120, min_size=10, max_size=300 * 1024, per_dir=40, seed="it")
-    os.unlink(str(good / ".ainative-sample"))
     # awkward names coreutils escapes: backslash and newline, plus spaces and UTF-8
     (good / "odd").mkdir()
     (good / "odd" / "back\\slash.csv").write_bytes(b"a,b\n")
