@@ -442,16 +442,16 @@ class _Tree:
     def tasks(self):
         wanted = self.wanted
         ignore = self.ignore if self.ignore else None
-        stack = [("", "", self.root)]
-        dirs_seen = set()
+        stack = [("", "", self.root, ())]
         while stack:
-            logical, real, path = stack.pop()
+            logical, real, path, ancestors = stack.pop()
             if self.follow:
+                # A directory that is its own ancestor is a loop; two links to one directory are not.
                 info = os.stat(path)
-                if (info.st_dev, info.st_ino) in dirs_seen:
-                    raise HashingError("directory %s is reached twice through symlinks (a loop); refusing it"
-                                       % (logical or "."))
-                dirs_seen.add((info.st_dev, info.st_ino))
+                if (info.st_dev, info.st_ino) in ancestors:
+                    raise HashingError("directory %s leads back to one of its parents through a symlink (a loop); "
+                                       "refusing it" % (logical or "."))
+                ancestors = ancestors + ((info.st_dev, info.st_ino),)
             try:
                 with os.scandir(path) as iterator:
                     entries = list(iterator)
@@ -466,10 +466,10 @@ class _Tree:
                 if entry.is_file(follow_symlinks=False):
                     item = (name, entry.name, entry.inode())
                 elif entry.is_dir(follow_symlinks=False):
-                    stack.append((name, real + "/" + entry.name if real else entry.name, entry.path))
+                    stack.append((name, real + "/" + entry.name if real else entry.name, entry.path, ancestors))
                     continue
                 elif entry.is_symlink():
-                    item = self._link(name, entry.path, stack)
+                    item = self._link(name, entry.path, stack, ancestors)
                     if item is None:
                         continue
                     self.count += 1
@@ -491,7 +491,7 @@ class _Tree:
             for task in self._chunks(real, items):
                 yield task
 
-    def _link(self, name, path, stack):
+    def _link(self, name, path, stack, ancestors):
         """Follow a symlink that resolves inside the root: push a directory or return a file task."""
         if not self.follow:
             raise HashingError("%s is a symlink; symlinks are not followed (set follow_symlinks=true to hash "
@@ -506,7 +506,7 @@ class _Tree:
         real = os.path.relpath(target, self.root_real)
         real = "" if real == "." else real
         if stat.S_ISDIR(info.st_mode):
-            stack.append((name, real, target))
+            stack.append((name, real, target, ancestors))
             return None
         if not stat.S_ISREG(info.st_mode):
             raise HashingError("%s points to something that is not a regular file; refusing it" % name)

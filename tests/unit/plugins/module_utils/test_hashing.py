@@ -1,0 +1,202 @@
+import errno
+import hashlib
+import json
+import os
+
+import pytest
+
+from ansible_collections.ainative.security.plugins.module_utils import hashing
+from ansible_collections.ainative.security.plugins.module_utils.hashing import HashingError
+
+H = hashlib.sha256(b"x").hexdigest()
+
+
+@pytest.mark.parametrize("name, message", [
+    ("/etc/passwd", "absolute path"),
+    ("../x", "climbs out"),
+    ("a/../../b", "climbs out"),
+    ("a//b", "not a normalized"),
+    ("./a", "not a normalized"),
+    ("a/", "not a normalized"),
+    ("a\x00b", "NUL byte"),
+    ("", "empty file name"),
+    (b"\xff\xfe", "not valid UTF-8"),
+])
+def test_check_relpath_refuses_hostile_names(name, message):
+    with pytest.raises(HashingError, match=message):
+        hashing.check_relpath(name)
+
+
+@pytest.mark.parametrize("name", ["a", "a/b.csv", ".git/config", "dir/.hidden", "x..y", "ünï code/ü"])
+def test_check_relpath_accepts_normal_names(name):
+    assert hashing.check_relpath(name) == name
+
+
+@pytest.mark.parametrize("value, algorithm, expected", [
+    ("sha256:" + H, None, ("sha256", H)),
+    (H.upper(), None, ("sha256", H)),
+    (H, "sha256", ("sha256", H)),
+    ("SHA512:" + "a" * 128, None, ("sha512", "a" * 128)),
+])
+def test_parse_digest(value, algorithm, expected):
+    assert hashing.parse_digest(value, algorithm) == expected
+
+
+@pytest.mark.parametrize("value, algorithm, message", [
+    ("sha256:abc", None, "expected 64 hex"),
+    ("md5:" + "a" * 32, None, "unknown algorithm 'md5'"),
+    ("sha256:" + H, "sha512", "make them agree"),
+    ("zz" * 32, None, "malformed"),
+])
+def test_parse_digest_errors(value, algorithm, message):
+    with pytest.raises(HashingError, match=message):
+        hashing.parse_digest(value, algorithm)
+
+
+def test_text_manifest_coreutils_forms():
+    text = ("%s  plain.txt\n%s *binary.bin\n\\%s  back\\\\slash\\nnew\n"
+            "SHA256 (tagged.txt) = %s\n# comment\n\n") % (H, H, H, H)
+    algo, entries = hashing.parse_text_manifest(text.encode())
+    assert algo == "sha256"
+    assert sorted(entries) == ["back\\slash\nnew", "binary.bin", "plain.txt", "tagged.txt"]
+
+
+def test_text_manifest_round_trip_escapes():
+    entries = {"a b.txt": (H, 1), "c\\d": (H, 1), "e\nf": (H, 1)}
+    data = hashing.render_text_manifest("sha256", entries)
+    assert hashing.parse_text_manifest(data) == ("sha256", dict((k, H) for k in entries))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("%s  ../etc/passwd\n" % H, "climbs out"),
+    ("%s  a\n%s  a\n" % (H, H), "lists 'a' twice"),
+    ("nonsense\n", "line 1 is not"),
+    ("%s  a\n%s  b\n" % (H, "b" * 128), "malformed sha256 digest"),
+    ("", "no checksum lines"),
+    ("abc  a\n", "matches no supported algorithm"),
+])
+def test_text_manifest_errors(text, message):
+    with pytest.raises(HashingError, match=message):
+        hashing.parse_text_manifest(text.encode())
+
+
+def test_json_manifest_digest_pins_entries_and_formats_agree():
+    entries = {"b": (H, 1), "a": (hashlib.sha256(b"y").hexdigest(), 1)}
+    doc = json.loads(hashing.render_json_manifest("sha256", entries))
+    assert [item["path"] for item in doc["files"]] == ["a", "b"]
+    algo, digests, sizes = hashing.parse_json_manifest(json.dumps(doc).encode())
+    assert doc["dataset_digest"] == hashing.dataset_digest(algo, digests)
+    text_algo, text_digests = hashing.parse_text_manifest(hashing.render_text_manifest("sha256", entries))
+    assert hashing.dataset_digest(text_algo, text_digests) == doc["dataset_digest"]
+    doc["files"][0]["digest"] = H
+    with pytest.raises(HashingError, match="does not match its entries"):
+        hashing.parse_json_manifest(json.dumps(doc).encode())
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d.update(format="other"), "wrong 'format'"),
+    (lambda d: d.update(version=9), "has version 9"),
+    (lambda d: d.update(algorithm="md5"), "unknown algorithm"),
+    (lambda d: d.update(files=[]), "no 'files'"),
+    (lambda d: d["files"][0].update(size=-1), "non-negative"),
+    (lambda d: d["files"][0].update(path="/abs"), "absolute path"),
+])
+def test_json_manifest_errors(mutate, message):
+    doc = json.loads(hashing.render_json_manifest("sha256", {"a": (H, 1)}))
+    doc.pop("dataset_digest")
+    mutate(doc)
+    with pytest.raises(HashingError, match=message):
+        hashing.parse_json_manifest(json.dumps(doc).encode())
+
+
+@pytest.mark.parametrize("pattern, path, ignored", [
+    (".git/**", ".git/config", True),
+    (".git/**", ".git", True),
+    (".git/**", "sub/.git/config", False),
+    ("*.tmp", "a/b/c.tmp", True),
+    ("*.tmp", "a/b/c.tmpx", False),
+    ("cache/*", "cache/a", True),
+    ("cache/*", "cache/a/b", False),
+    ("**/__pycache__/**", "x/__pycache__/m.pyc", True),
+    ("data/?.csv", "data/1.csv", True),
+    ("data/[ab].csv", "data/c.csv", False),
+])
+def test_ignore_globs(pattern, path, ignored):
+    assert hashing.IgnoreRules([pattern])(path) is ignored
+
+
+def _tree(tmp_path, files):
+    for name, data in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_build_and_verify_round_trip(tmp_path, workers):
+    files = dict(("d%d/f%03d" % (i % 3, i), os.urandom(i * 97)) for i in range(150))
+    files["big.bin"] = os.urandom(3 * hashing.BUFFER_SIZE + 5)
+    root = _tree(tmp_path, files)
+    entries, stats = hashing.build_entries(root, hashing.IgnoreRules([]), "sha256", workers=workers)
+    assert stats["files"] == len(files) and stats["bytes"] == sum(len(v) for v in files.values())
+    for name, data in files.items():
+        assert entries[name] == (hashlib.sha256(data).hexdigest(), len(data))
+    digests = dict((k, v[0]) for k, v in entries.items())
+    result = hashing.verify_tree(root, digests, {}, "sha256", hashing.IgnoreRules([]), workers=workers)
+    assert result["ok"] == len(files) and not any(result[k] for k in ("mismatched", "missing", "extra", "unsafe"))
+
+
+def test_verify_size_precheck_and_missing_directory(tmp_path):
+    root = _tree(tmp_path, {"a/x": b"1", "b/y": b"22"})
+    digests = {"a/x": hashlib.sha256(b"1").hexdigest(), "b/y": hashlib.sha256(b"22").hexdigest(),
+               "gone/z": H}
+    result = hashing.verify_tree(root, digests, {"a/x": 5}, "sha256", hashing.IgnoreRules([]), workers=1)
+    assert result["mismatched"] == [{"path": "a/x", "reason": "size", "expected_size": 5, "actual_size": 1}]
+    assert result["missing"] == ["gone/z"]
+    assert result["ok"] == 1
+
+
+def test_unreadable_file_is_reported_not_raised(tmp_path, monkeypatch):
+    root = _tree(tmp_path, {"a": b"1", "b": b"2"})
+    real_open = os.open
+
+    def deny(path, flags, *args, **kwargs):
+        if path == "b":
+            raise OSError(errno.EACCES, "Permission denied")
+        return real_open(path, flags, *args, **kwargs)
+    monkeypatch.setattr(hashing.os, "open", deny)
+    digests = {"a": hashlib.sha256(b"1").hexdigest(), "b": hashlib.sha256(b"2").hexdigest()}
+    result = hashing.verify_tree(root, digests, {}, "sha256", hashing.IgnoreRules([]), workers=1)
+    assert result["unreadable"] == [{"path": "b", "reason": "b cannot open: Permission denied"}]
+
+
+def test_file_replaced_by_directory_is_unsafe(tmp_path):
+    root = _tree(tmp_path, {"a": b"1", "dir/inner": b"2"})
+    result = hashing.verify_tree(root, {"a": hashlib.sha256(b"1").hexdigest(), "dir": H}, {}, "sha256",
+                                 hashing.IgnoreRules([]), workers=1)
+    assert result["unsafe"][0]["path"] == "dir" and "not a regular file" in result["unsafe"][0]["reason"]
+    assert result["extra"] == []
+
+
+def test_symlinked_directory_component_is_refused_without_follow(tmp_path):
+    root = _tree(tmp_path, {"real/x": b"1"})
+    os.symlink("real", os.path.join(root, "alias"))
+    with pytest.raises(HashingError, match="alias is a symlink"):
+        hashing.verify_tree(root, {"alias/x": hashlib.sha256(b"1").hexdigest()}, {}, "sha256",
+                            hashing.IgnoreRules([]), workers=1)
+    entries, _ = hashing.build_entries(root, hashing.IgnoreRules([]), "sha256", follow_symlinks=True, workers=1)
+    assert sorted(entries) == ["alias/x", "real/x"]
+
+
+def test_symlink_loop_is_refused(tmp_path):
+    root = _tree(tmp_path, {"d/x": b"1"})
+    os.symlink("..", os.path.join(root, "d", "up"))
+    with pytest.raises(HashingError, match="loop"):
+        hashing.build_entries(root, hashing.IgnoreRules([]), "sha256", follow_symlinks=True, workers=1)
+
+
+def test_blake3_missing_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(hashing, "HAS_BLAKE3", False)
+    with pytest.raises(HashingError, match="pip install blake3"):
+        hashing.hasher("blake3")
