@@ -10,5 +10,8 @@ mkdir -p "$dest"
 # Only what is tracked or new-and-not-ignored: the same files a clean clone has.
 git ls-files -co --exclude-standard -z | rsync -a --delete --from0 --files-from=- ./ "$dest/"
 cd "$dest"
+# ansible-test lists files with git; give the copy a repository of its own (the tree around it ignores .build).
+[ -d .git ] || git init -q
+git add -A . >/dev/null
 ansible-test sanity --venv --python "$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
   --color no --exclude lab/ --exclude bench/ --exclude setup/ "$@"

@@ -8,10 +8,17 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
-    # Common attributes; each module states its own support level in its `attributes:`.
+    # Descriptions of the common attributes; each module states its own support level and details.
     DOCUMENTATION = r"""
 options: {}
 attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+  platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
   action_group:
     description: Use C(group/ainative.security.security) in C(module_defaults) to set options of this module.
     support: full

@@ -85,7 +85,7 @@ def verify_tree(params):
     algorithm, digests, sizes = hashing.read_manifest(data, fmt, params.get("algorithm"), manifest_path)
     pinned = hashing.dataset_digest(algorithm, digests)
     if params.get("manifest_digest"):
-        _, want = hashing.parse_digest(params["manifest_digest"], "sha256")
+        want = hashing.parse_digest(params["manifest_digest"], "sha256")[1]
         if pinned != "sha256:" + want:
             raise HashingError("manifest %s does not match manifest_digest (it pins %s, expected sha256:%s); "
                                "it was changed after approval, so it is not trusted" % (manifest_path, pinned, want))

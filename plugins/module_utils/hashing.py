@@ -238,7 +238,7 @@ def _parse_plain(text, algorithm):
     if algo is None or DIGEST_HEX_LENGTH[algo] != length:
         return None
     entries = dict((name, hexpart.lower()) for hexpart, name in matches)
-    if len(entries) != len(matches) or any(len(hexpart) != length for hexpart, _ in matches):
+    if len(entries) != len(matches) or any(len(match[0]) != length for match in matches):
         return None
     for name in entries:
         if check_relpath(name) is not name:
@@ -488,8 +488,7 @@ class _Tree:
                     self.unlisted.append(name)
             if wanted is not None:
                 self.listed.update(item[0] for item in items)
-            for task in self._chunks(real, items):
-                yield task
+            yield from self._chunks(real, items)
 
     def _link(self, name, path, stack, ancestors):
         """Follow a symlink that resolves inside the root: push a directory or return a file task."""
@@ -620,6 +619,7 @@ def _run_task(task):
     ok = nbytes = 0
     problems, digests = [], []
     follow = job["follow"]
+    dir_error = None
     try:
         dir_fd = opener.open(open_dir)
     except OSError as exc:
@@ -768,7 +768,7 @@ def build_entries(root, ignore, algorithm, follow_symlinks=False, workers=0):
     timer = Timer()
     workers = _workers(workers)
     tree = _Tree(root, ignore, follow_symlinks, workers)
-    _, nbytes, problems, digests = _hash_tree(tree, algorithm, None, None, workers, parallel=True)
+    nbytes, problems, digests = _hash_tree(tree, algorithm, None, None, workers, parallel=True)[1:]
     if problems:
         kind, name, why = problems[0]
         raise HashingError("%s %s; %d file(s) could not be hashed" % (name, why, len(problems)))
@@ -791,7 +791,7 @@ class _ManifestTasks:
     def tasks(self):
         groups = {}
         for name in self.names:
-            head, _, base = name.rpartition("/")
+            head, sep, base = name.rpartition("/")
             groups.setdefault(head, []).append((name, base, 0))
         for head, items in groups.items():
             size = max(1, min(512, -(-len(items) // (self.workers * 4))))
@@ -808,12 +808,12 @@ def _list_unlisted(root, expected, ignore, follow_symlinks):
     root_real = os.path.realpath(root)
     files, subdirs = {}, {"": set()}
     for name in expected:
-        head, _, base = name.rpartition("/")
+        head, sep, base = name.rpartition("/")
         bucket = files.get(head)
         if bucket is None:
             bucket = files[head] = set()
             while head:  # register the directory chain up to a parent already known
-                parent, _, leaf = head.rpartition("/")
+                parent, sep, leaf = head.rpartition("/")
                 known = parent in subdirs
                 subdirs.setdefault(parent, set()).add(leaf)
                 if known:
@@ -870,7 +870,7 @@ def _classify_unknown(root, root_real, name, ignore, follow_symlinks):
         return [name]
     if stat.S_ISDIR(info.st_mode):
         tree = _Tree(path, _sub_ignore(ignore, name), follow_symlinks, 1)
-        return [name + "/" + item[0] for _, items in tree.tasks() for item in items]
+        return [name + "/" + item[0] for task in tree.tasks() for item in task[1]]
     raise HashingError("%s is not a regular file (device, FIFO or socket); refusing it" % name)
 
 
@@ -901,8 +901,8 @@ def verify_tree(root, digests, sizes, algorithm, ignore, follow_symlinks=False, 
         except HashingError as exc:
             listing["error"] = exc
 
-    ok, nbytes, problems, _ = _hash_tree(plan, algorithm, expected, sizes, workers,
-                                         parallel=len(expected) >= 64, meanwhile=list_tree)
+    ok, nbytes, problems = _hash_tree(plan, algorithm, expected, sizes, workers,
+                                      parallel=len(expected) >= 64, meanwhile=list_tree)[:3]
     if "error" in listing:
         raise listing["error"]
     found = {"mismatched": [], ERR_MISSING: [], ERR_UNSAFE: [], ERR_UNREADABLE: []}

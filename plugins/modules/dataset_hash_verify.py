@@ -25,7 +25,7 @@ description:
     the same inode the tree walk saw, and hashed from that same descriptor.
   - Hashing runs in one process per CPU with reusable 1 MiB buffers; OpenSSL uses the CPU's SHA extensions.
 author:
-  - ainative.security contributors
+  - Ainative Security Team (@ainative-security)
 extends_documentation_fragment:
   - ainative.security.attributes
 attributes:
@@ -37,6 +37,7 @@ attributes:
     details: In O(mode=create) shows the manifest before and after (up to 256 KiB each).
   platform:
     platforms: posix
+    support: full
 options:
   path:
     description:
