@@ -24,8 +24,25 @@ def command(argv, cwd=None, shell=False):
     return run
 
 
+def write_section(name, text):
+    """Replace the section between ``<!-- bench:NAME:start -->`` and ``:end -->`` in docs/performance.md."""
+    path = os.path.join(ROOT, "docs", "performance.md")
+    start, end = "<!-- bench:%s:start -->" % name, "<!-- bench:%s:end -->" % name
+    with open(path) as handle:
+        doc = handle.read()
+    if start in doc and end in doc:
+        doc = doc[:doc.index(start) + len(start)] + "\n" + text.strip() + "\n" + doc[doc.index(end):]
+    else:
+        doc = doc.rstrip() + "\n\n%s\n%s\n%s\n" % (start, text.strip(), end)
+    with open(path + ".tmp", "w") as handle:
+        handle.write(doc)
+    os.replace(path + ".tmp", path)
+
+
 def table(title, rows):
-    """rows: (label, ours_seconds, theirs_label, theirs_seconds, goal_ratio or None)."""
+    """Print the ratio table; returns (all goals met, markdown text).
+
+    rows: (label, ours_seconds, theirs_label, theirs_seconds, goal_ratio or None)."""
     lines = ["", title, "",
              "| case | ainative.security | alternative | alternative time | speed-up | goal |",
              "|---|---|---|---|---|---|"]
@@ -36,5 +53,6 @@ def table(title, rows):
         ok = ok and met
         lines.append("| %s | %.2f s | %s | %.2f s | %.1fx | %s |" % (
             label, ours, other, theirs, ratio, "-" if goal is None else ("%.1fx %s" % (goal, "met" if met else "MISSED"))))
-    print("\n".join(lines), flush=True)
-    return ok
+    text = "\n".join(lines)
+    print(text, flush=True)
+    return ok, text

@@ -7,8 +7,9 @@ Set AINATIVE_BENCH_SCALE=0.1 for a quick smoke run.
 
 import os
 import subprocess
+import time
 
-from bench._util import DATA, best_of, command, table
+from bench._util import DATA, best_of, command, table, write_section
 from lab import datasets
 
 from ansible_collections.ainative.security.plugins.module_utils import hashing
@@ -76,6 +77,9 @@ def main():
     sha_c = best_of(command(["sha256sum", "--quiet", "-c", manifest], cwd=small))
     rows.append(("%d files of 1 KiB" % count, ours, "`sha256sum -c`", sha_c, 1.5))
 
-    ok = table("dataset_hash_verify (verify a tree against its manifest; best of 3, warm cache, %d CPUs)"
-               % os.cpu_count(), rows)
+    ok, text = table("### dataset_hash_verify\n\nVerifying a tree against its manifest (the module's engine, "
+                     "`plugins/module_utils/hashing.py`); best of 3, warm cache, %d CPUs, %s." % (
+                         os.cpu_count(), time.strftime("%Y-%m-%d")), rows)
+    if SCALE == 1:
+        write_section("dataset_hash_verify", text)
     return 0 if ok else 1
