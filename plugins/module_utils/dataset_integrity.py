@@ -184,11 +184,15 @@ def failure_message(result):
 
 def run(params, check_mode=False, diff_mode=False):
     """Dispatch on the parameters; raises HashingError with a message for the user."""
-    if params["mode"] == "create":
-        result = create_manifest(params, check_mode, diff_mode)
-    elif params.get("digest"):
-        result = verify_file(params)
-    else:
-        result = verify_tree(params)
+    try:
+        if params["mode"] == "create":
+            result = create_manifest(params, check_mode, diff_mode)
+        elif params.get("digest"):
+            result = verify_file(params)
+        else:
+            result = verify_tree(params)
+    except (IOError, OSError) as exc:
+        # A file system error not tied to one listed file (a directory vanished mid-run, ...).
+        raise HashingError("cannot check %s: %s" % (params["path"], exc))
     result["target"] = params["path"]
     return result

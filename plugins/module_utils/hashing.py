@@ -413,41 +413,40 @@ def _constructor(algorithm):
     return getattr(hashlib, algorithm)
 
 
+def _chunks(open_dir, items, workers):
+    """Split one directory's files into tasks: about four per worker, at most 512 files each."""
+    size = max(1, min(512, -(-len(items) // (workers * 4))))
+    for start in range(0, len(items), size):
+        yield open_dir, items[start:start + size]
+
+
 class _Tree:
-    """Walks a tree and yields hashing tasks ``(open_dir, [(name, basename, inode), ...])``.
+    """Walks a tree (to pin it) and yields hashing tasks ``(open_dir, [(name, basename, inode), ...])``.
 
     ``open_dir`` is the directory's real path relative to the root (the one to open component by
-    component); ``name`` the path reported and compared with the manifest. The walk reads only directory
-    entries (names, types and inode numbers), no per-file stat; files are stat-ed once, through the
-    descriptor they are hashed from. ``wanted`` (verify) limits the tasks to files the manifest lists;
-    the others are collected in ``unlisted``.
+    component); ``name`` is the path written to the manifest. The walk reads only directory entries
+    (names, types and inode numbers); each file is stat-ed once, through the descriptor it is hashed from,
+    and must still be the inode the walk saw.
     """
 
-    def __init__(self, root, ignore, follow_symlinks, workers, wanted=None):
+    def __init__(self, root, ignore, follow_symlinks, workers):
         self.root = root
         self.root_real = os.path.realpath(root)
         self.ignore = ignore
         self.follow = follow_symlinks
         self.workers = max(workers, 1)
-        self.wanted = wanted
-        self.listed = set()
-        self.unlisted = []
-        self.count = 0
-
-    def _chunks(self, open_dir, items):
-        size = max(1, min(512, -(-len(items) // (self.workers * 4))))
-        for start in range(0, len(items), size):
-            yield open_dir, items[start:start + size]
 
     def tasks(self):
-        wanted = self.wanted
         ignore = self.ignore if self.ignore else None
         stack = [("", "", self.root, ())]
         while stack:
             logical, real, path, ancestors = stack.pop()
             if self.follow:
                 # A directory that is its own ancestor is a loop; two links to one directory are not.
-                info = os.stat(path)
+                try:
+                    info = os.stat(path)
+                except OSError as exc:
+                    raise HashingError("cannot stat directory %s: %s" % (logical or path, exc.strerror))
                 if (info.st_dev, info.st_ino) in ancestors:
                     raise HashingError("directory %s leads back to one of its parents through a symlink (a loop); "
                                        "refusing it" % (logical or "."))
@@ -464,31 +463,16 @@ class _Tree:
                 if ignore and ignore(name):
                     continue
                 if entry.is_file(follow_symlinks=False):
-                    item = (name, entry.name, entry.inode())
+                    items.append((name, entry.name, entry.inode()))
                 elif entry.is_dir(follow_symlinks=False):
                     stack.append((name, real + "/" + entry.name if real else entry.name, entry.path, ancestors))
-                    continue
                 elif entry.is_symlink():
-                    item = self._link(name, entry.path, stack, ancestors)
-                    if item is None:
-                        continue
-                    self.count += 1
-                    if wanted is None or name in wanted:
-                        self.listed.add(name)
-                        yield item[0], [item[1]]
-                    else:
-                        self.unlisted.append(name)
-                    continue
+                    task = self._link(name, entry.path, stack, ancestors)
+                    if task is not None:
+                        yield task
                 else:
                     raise HashingError("%s is not a regular file (device, FIFO or socket); refusing it" % name)
-                self.count += 1
-                if wanted is None or name in wanted:
-                    items.append(item)
-                else:
-                    self.unlisted.append(name)
-            if wanted is not None:
-                self.listed.update(item[0] for item in items)
-            yield from self._chunks(real, items)
+            yield from _chunks(real, items, self.workers)
 
     def _link(self, name, path, stack, ancestors):
         """Follow a symlink that resolves inside the root: push a directory or return a file task."""
@@ -509,7 +493,7 @@ class _Tree:
             return None
         if not stat.S_ISREG(info.st_mode):
             raise HashingError("%s points to something that is not a regular file; refusing it" % name)
-        return os.path.dirname(real), (name, os.path.basename(real), info.st_ino)
+        return os.path.dirname(real), [(name, os.path.basename(real), info.st_ino)]
 
 
 class _DirOpener:
@@ -794,9 +778,7 @@ class _ManifestTasks:
             head, sep, base = name.rpartition("/")
             groups.setdefault(head, []).append((name, base, 0))
         for head, items in groups.items():
-            size = max(1, min(512, -(-len(items) // (self.workers * 4))))
-            for start in range(0, len(items), size):
-                yield head, items[start:start + size]
+            yield from _chunks(head, items, self.workers)
 
 
 def _list_unlisted(root, expected, ignore, follow_symlinks):
@@ -857,7 +839,12 @@ def _list_unlisted(root, expected, ignore, follow_symlinks):
 def _classify_unknown(root, root_real, name, ignore, follow_symlinks):
     """Names of regular files at or below ``name`` (not in the manifest); refuses unsafe entries."""
     path = os.path.join(root, name)
-    info = os.lstat(path)
+    try:
+        info = os.lstat(path)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return []  # removed since the directory was listed
+        raise HashingError("cannot stat %s: %s" % (name, exc.strerror))
     if stat.S_ISLNK(info.st_mode):
         target = os.path.realpath(path)
         if not follow_symlinks:
