@@ -31,6 +31,7 @@ _PROBLEMS = {
 
 
 def manifest_format(fmt, manifest_path):
+    """The format to write: JSON for a .json name unless set."""
     if fmt != "auto":
         return fmt
     return "json" if manifest_path.endswith(".json") else "sha256sum"
@@ -81,7 +82,9 @@ def verify_tree(params):
     data = read_bytes(manifest_path)
     if data is None:
         raise HashingError("manifest %s does not exist; create it with mode=create" % manifest_path)
-    fmt = manifest_format(params["manifest_format"], manifest_path)
+    fmt = params["manifest_format"]
+    if fmt == "auto":  # by content when reading, whatever the file is called
+        fmt = "json" if data.lstrip()[:1] == b"{" else "sha256sum"
     algorithm, digests, sizes = hashing.read_manifest(data, fmt, params.get("algorithm"), manifest_path)
     pinned = hashing.dataset_digest(algorithm, digests)
     if params.get("manifest_digest"):
