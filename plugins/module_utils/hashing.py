@@ -660,38 +660,42 @@ def _run_task(task):
     return ok, nbytes, problems, digests
 
 
-def _hash_tree(tree, algorithm, expected, sizes, workers, parallel, meanwhile=None):
-    """Run every task of ``tree``; returns (ok, bytes, problems, digests).
+def _run_side():
+    """The side job of a verification (listing the tree), run by a pool worker."""
+    return _JOB["side"]()
 
-    ``meanwhile()`` runs in this process while the workers hash (the listing pass of a verification).
+
+def _hash_tree(tree, algorithm, expected, sizes, workers, parallel, side=None):
+    """Run every task of ``tree``; returns (ok, bytes, problems, digests, side's result).
+
+    ``side()`` (the listing pass of a verification) runs in a worker beside the hashing, so this process
+    only feeds tasks and never competes with it for the interpreter lock.
     """
     _JOB.clear()
     if sizes and not any(size is not None for size in sizes.values()):
         sizes = None
     _JOB.update(root=tree.root, root_real=os.path.realpath(tree.root), follow=tree.follow, expected=expected,
-                sizes=sizes, new=_constructor(algorithm), algorithm=algorithm)
+                sizes=sizes, new=_constructor(algorithm), algorithm=algorithm, side=side)
     ok = nbytes = 0
     problems, digests = [], []
+    side_result = None
     try:
         if parallel and workers > 1:
             import multiprocessing
             pool = multiprocessing.get_context("fork").Pool(workers)
             try:
-                # imap_unordered walks the tree in the pool's task thread while the workers hash.
-                outcomes = pool.imap_unordered(_run_task, tree.tasks())
-                if meanwhile:
-                    meanwhile()
-                for outcome in outcomes:
+                pending = pool.apply_async(_run_side) if side else None
+                for outcome in pool.imap_unordered(_run_task, tree.tasks(), chunksize=4):
                     ok += outcome[0]
                     nbytes += outcome[1]
                     problems.extend(outcome[2])
                     digests.extend(outcome[3])
+                side_result = pending.get() if pending else None
             finally:
                 pool.terminate()
                 pool.join()
         else:
-            if meanwhile:
-                meanwhile()
+            side_result = side() if side else None
             for task in tree.tasks():
                 outcome = _run_task(task)
                 ok += outcome[0]
@@ -704,7 +708,7 @@ def _hash_tree(tree, algorithm, expected, sizes, workers, parallel, meanwhile=No
         if state:
             state.close()
         _WORKER.clear()
-    return ok, nbytes, problems, digests
+    return ok, nbytes, problems, digests, side_result
 
 
 def hash_single_file(path, algorithm, follow_symlinks=False):
@@ -752,7 +756,7 @@ def build_entries(root, ignore, algorithm, follow_symlinks=False, workers=0):
     timer = Timer()
     workers = _workers(workers)
     tree = _Tree(root, ignore, follow_symlinks, workers)
-    nbytes, problems, digests = _hash_tree(tree, algorithm, None, None, workers, parallel=True)[1:]
+    nbytes, problems, digests = _hash_tree(tree, algorithm, None, None, workers, parallel=True)[1:4]
     if problems:
         kind, name, why = problems[0]
         raise HashingError("%s %s; %d file(s) could not be hashed" % (name, why, len(problems)))
@@ -764,21 +768,30 @@ def build_entries(root, ignore, algorithm, follow_symlinks=False, workers=0):
 
 
 class _ManifestTasks:
-    """Hashing tasks straight from the manifest, grouped by directory (no walk needed to start hashing)."""
+    """Hashing tasks straight from the manifest (no walk needed to start hashing).
+
+    Consecutive entries of one directory form a task of at most 256 files (fewer for small manifests, so
+    every worker gets several); manifests are sorted, so tasks follow the directories. Tasks are yielded
+    as they are cut, and the workers start on the first while the rest are made.
+    """
 
     def __init__(self, root, names, follow_symlinks, workers):
         self.root = root
         self.follow = follow_symlinks
         self.names = names
-        self.workers = workers
+        self.limit = max(1, min(256, -(-len(names) // (max(workers, 1) * 8))))
 
     def tasks(self):
-        groups = {}
+        current, items, limit = None, [], self.limit
         for name in self.names:
             head, sep, base = name.rpartition("/")
-            groups.setdefault(head, []).append((name, base, 0))
-        for head, items in groups.items():
-            yield from _chunks(head, items, self.workers)
+            if head != current or len(items) >= limit:
+                if items:
+                    yield current, items
+                current, items = head, []
+            items.append((name, base, 0))
+        if items:
+            yield current, items
 
 
 def _list_unlisted(root, expected, ignore, follow_symlinks):
@@ -879,19 +892,10 @@ def verify_tree(root, digests, sizes, algorithm, ignore, follow_symlinks=False, 
     timer = Timer()
     workers = _workers(workers)
     expected = dict((name, hexpart) for name, hexpart in digests.items() if not (ignore and ignore(name)))
-    plan = _ManifestTasks(root, sorted(expected, key=_sort_key), follow_symlinks, workers)
-    listing = {}
-
-    def list_tree():
-        try:
-            listing["extra"] = _list_unlisted(root, expected, ignore, follow_symlinks)
-        except HashingError as exc:
-            listing["error"] = exc
-
-    ok, nbytes, problems = _hash_tree(plan, algorithm, expected, sizes, workers,
-                                      parallel=len(expected) >= 64, meanwhile=list_tree)[:3]
-    if "error" in listing:
-        raise listing["error"]
+    plan = _ManifestTasks(root, list(expected), follow_symlinks, workers)
+    ok, nbytes, problems, dummy, extra = _hash_tree(
+        plan, algorithm, expected, sizes, workers, parallel=len(expected) >= 64,
+        side=lambda: _list_unlisted(root, expected, ignore, follow_symlinks))
     found = {"mismatched": [], ERR_MISSING: [], ERR_UNSAFE: [], ERR_UNREADABLE: []}
     for kind, name, detail in problems:
         if kind == "mismatched":
@@ -906,7 +910,7 @@ def verify_tree(root, digests, sizes, algorithm, ignore, follow_symlinks=False, 
         "ok": ok,
         "mismatched": sorted(found["mismatched"], key=lambda item: _sort_key(item["path"])),
         "missing": sorted(found[ERR_MISSING], key=_sort_key),
-        "extra": sorted(listing["extra"], key=_sort_key),
+        "extra": sorted(extra, key=_sort_key),
         "unsafe": sorted(found[ERR_UNSAFE], key=lambda item: _sort_key(item["path"])),
         "unreadable": sorted(found[ERR_UNREADABLE], key=lambda item: _sort_key(item["path"])),
     }
