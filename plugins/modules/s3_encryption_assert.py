@@ -1,0 +1,284 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ainative.security contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: s3_encryption_assert
+short_description: Audit and enforce encryption at rest on S3 buckets
+version_added: 0.1.0
+description:
+  - Checks every selected S3 bucket against switchable requirements and reports per-bucket compliance
+    and findings in the collection's shared findings model.
+  - Requirements are SSE-KMS (or DSSE-KMS) default encryption with an allowed customer managed key,
+    the S3 Bucket Key, a bucket policy that denies non-TLS access, a deny on unencrypted or wrongly
+    encrypted C(PutObject), SSE-C blocked, and all four public access block flags.
+  - Every bucket has had SSE-S3 (C(AES256)) by default since January 2023, so a bucket without a default
+    encryption configuration is treated as C(AES256); the meaningful requirement is KMS with an allowed key.
+  - With O(mode=enforce) the module fixes what it may. Bucket policy statements are merged by C(Sid);
+    statements of the same C(Sid) are replaced, all other statements survive, and an equivalent deny the
+    owner already has (any C(Sid), C(aws:SecureTransport) as boolean or string) counts as compliant.
+  - A bucket the caller cannot read is reported with status C(unknown) and the reason, not as an error.
+  - Buckets are processed concurrently (O(concurrency)), each with a client for its own region.
+author:
+  - Ainative Security Team (@ainative-security)
+extends_documentation_fragment:
+  - ainative.security.attributes
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: The diff shows, per changed bucket, the encryption configuration, policy and public access block before and after.
+  platform:
+    platforms: aws
+  action_group:
+    description: Use C(group/ainative.security.aws) (which extends C(amazon.aws.aws)) or C(group/ainative.security.security) in C(module_defaults).
+    support: full
+    membership:
+      - ainative.security.aws
+      - ainative.security.security
+options:
+  buckets:
+    description:
+      - Names of the buckets to check. Mutually exclusive with O(all_buckets).
+    type: list
+    elements: str
+  all_buckets:
+    description:
+      - Check every bucket the caller can list.
+    type: bool
+    default: false
+  include:
+    description:
+      - Glob patterns (C(fnmatch), case-sensitive); only buckets matching one of them are checked.
+    type: list
+    elements: str
+  exclude:
+    description:
+      - Glob patterns of buckets to skip.
+    type: list
+    elements: str
+  mode:
+    description:
+      - V(audit) only reports; V(enforce) also fixes the gaps (check mode and diff supported).
+    type: str
+    choices: [audit, enforce]
+    default: audit
+  sse_algorithm:
+    description:
+      - Required default encryption. V(any_kms) accepts C(aws:kms) and C(aws:kms:dsse) and enforces C(aws:kms);
+        V(AES256) accepts SSE-S3 or stronger; V(none) switches the check off.
+    type: str
+    choices: [any_kms, aws:kms, aws:kms:dsse, AES256, none]
+    default: any_kms
+  kms_key_ids:
+    description:
+      - Allowed KMS keys as key ARNs, alias ARNs, key ids or C(alias/<name>). The first is used when enforcing.
+      - Aliases and key ids are resolved to key ARNs with C(kms:DescribeKey) in the bucket's region.
+      - Empty allows any key, including the AWS managed key C(aws/s3).
+    type: list
+    elements: str
+    default: []
+  bucket_key:
+    description:
+      - Require the S3 Bucket Key for SSE-KMS (fewer KMS requests, lower cost).
+    type: bool
+    default: true
+  secure_transport:
+    description:
+      - Require a bucket policy statement that denies requests without TLS (C(aws:SecureTransport) false).
+    type: bool
+    default: true
+  deny_unencrypted_uploads:
+    description:
+      - Require a bucket policy statement that denies C(PutObject) without, or with another, server-side
+        encryption header; with O(kms_key_ids) also one that denies uploads naming another KMS key.
+    type: bool
+    default: true
+  block_sse_c:
+    description:
+      - Require SSE-C uploads to be blocked (C(BlockedEncryptionTypes) or a policy deny on the
+        C(s3:x-amz-server-side-encryption-customer-algorithm) header). Enforced with a policy statement.
+    type: bool
+    default: true
+  public_access_block:
+    description:
+      - Require all four bucket-level public access block flags.
+    type: bool
+    default: true
+  fail_on_noncompliant:
+    description:
+      - Fail when a bucket is non-compliant or unknown after the run; in V(enforce) mode, what could not be fixed.
+    type: bool
+    default: false
+  concurrency:
+    description:
+      - Buckets processed at the same time.
+    type: int
+    default: 16
+notes:
+  - Required permissions for audit are C(s3:ListAllMyBuckets) (with O(all_buckets)), C(s3:GetBucketLocation),
+    C(s3:GetEncryptionConfiguration), C(s3:GetBucketPolicy), C(s3:GetBucketPublicAccessBlock) and
+    C(kms:DescribeKey); enforce also needs the matching C(Put*) permissions.
+seealso:
+  - module: amazon.aws.s3_bucket
+  - module: amazon.aws.s3_bucket_info
+"""
+
+EXAMPLES = r"""
+- name: Audit every data bucket for SSE-KMS with the platform key
+  ainative.security.s3_encryption_assert:
+    all_buckets: true
+    include: ["ml-*", "datasets-*"]
+    kms_key_ids:
+      - arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab
+    fail_on_noncompliant: true
+
+- name: Enforce (preview first with --check --diff)
+  ainative.security.s3_encryption_assert:
+    buckets: [ml-training-data, ml-models]
+    mode: enforce
+    kms_key_ids: [alias/ml-data]
+
+- name: All AWS modules share the connection options
+  module_defaults:
+    group/ainative.security.aws:
+      region: eu-west-1
+      profile: audit
+  block:
+    - name: Only TLS and public access block, any encryption
+      ainative.security.s3_encryption_assert:
+        all_buckets: true
+        sse_algorithm: none
+        deny_unencrypted_uploads: false
+        block_sse_c: false
+"""
+
+RETURN = r"""
+buckets:
+  description: One entry per checked bucket.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Bucket name.
+      type: str
+    region:
+      description: Bucket region.
+      type: str
+    status:
+      description: V(compliant), V(noncompliant), V(fixed) (enforce fixed every gap) or V(unknown) (could not be read).
+      type: str
+    compliant:
+      description: True, false, or null when unknown.
+      type: bool
+    reason:
+      description: Why the bucket is unknown (or why enforcement failed).
+      type: str
+    gaps:
+      description: Ids of the requirements the bucket did not meet before this run.
+      type: list
+      elements: str
+    fixed:
+      description: Gap ids that enforce fixed (or would fix in check mode).
+      type: list
+      elements: str
+    changed:
+      description: Whether this bucket was (or would be) changed.
+      type: bool
+  sample:
+    - name: ml-training-data
+      region: eu-west-1
+      status: noncompliant
+      compliant: false
+      reason: null
+      gaps: [s3_default_encryption_not_kms, s3_public_access_block_incomplete]
+      fixed: []
+      changed: false
+counts:
+  description: Number of buckets per status, and the total.
+  returned: always
+  type: dict
+  sample: {total: 3, compliant: 1, noncompliant: 1, fixed: 0, unknown: 1}
+findings:
+  description: One finding per gap (status C(fixed) once enforced) or per unreadable bucket, in the shared findings model.
+  returned: always
+  type: list
+  elements: dict
+summary:
+  description: Counts of the findings by severity, kind and status.
+  returned: always
+  type: dict
+"""
+
+from ansible_collections.ainative.security.plugins.module_utils.aws import (
+    AnsibleAWSModule, AWSAuditError, Clients)
+from ansible_collections.ainative.security.plugins.module_utils.s3_encryption import (
+    Requirements, assert_buckets, ALGORITHM_CHOICES)
+
+
+def main():
+    argument_spec = dict(
+        buckets=dict(type="list", elements="str"),
+        all_buckets=dict(type="bool", default=False),
+        include=dict(type="list", elements="str"),
+        exclude=dict(type="list", elements="str"),
+        mode=dict(type="str", choices=["audit", "enforce"], default="audit"),
+        sse_algorithm=dict(type="str", choices=list(ALGORITHM_CHOICES), default="any_kms"),
+        kms_key_ids=dict(type="list", elements="str", default=[], no_log=False),
+        bucket_key=dict(type="bool", default=True),
+        secure_transport=dict(type="bool", default=True),
+        deny_unencrypted_uploads=dict(type="bool", default=True),
+        block_sse_c=dict(type="bool", default=True),
+        public_access_block=dict(type="bool", default=True),
+        fail_on_noncompliant=dict(type="bool", default=False),
+        concurrency=dict(type="int", default=16),
+    )
+    module = AnsibleAWSModule(
+        argument_spec=argument_spec,
+        supports_check_mode=True,
+        mutually_exclusive=[("buckets", "all_buckets")],
+        required_one_of=[("buckets", "all_buckets")],
+    )
+    params = module.params
+    if params["all_buckets"] is False and not params["buckets"]:
+        module.fail_json(msg="give the buckets to check in buckets, or set all_buckets: true")
+    if params["concurrency"] < 1 or params["concurrency"] > 128:
+        module.fail_json(msg="concurrency must be between 1 and 128, got %d" % params["concurrency"])
+    error = result = None
+    try:
+        req = Requirements(sse_algorithm=params["sse_algorithm"], kms_key_ids=params["kms_key_ids"],
+                           bucket_key=params["bucket_key"], secure_transport=params["secure_transport"],
+                           deny_unencrypted_uploads=params["deny_unencrypted_uploads"],
+                           block_sse_c=params["block_sse_c"], public_access_block=params["public_access_block"])
+        clients = Clients(module, max_pool=params["concurrency"])
+        result = assert_buckets(clients, req, names=params["buckets"], all_buckets=params["all_buckets"],
+                                include=params["include"], exclude=params["exclude"], mode=params["mode"],
+                                check_mode=module.check_mode, concurrency=params["concurrency"])
+    except AWSAuditError as exc:
+        error = exc.msg
+    if error:  # outside the except block: no traceback in the result
+        module.fail_json(msg=error)
+    diff = result.pop("diff")
+    if module._diff and result["changed"]:
+        result["diff"] = diff
+    if params["fail_on_noncompliant"]:
+        bad = [b["name"] for b in result["buckets"] if b["status"] in ("noncompliant", "unknown")]
+        if bad:
+            module.fail_json(msg="%d of %d buckets are not compliant: %s" % (
+                len(bad), len(result["buckets"]), ", ".join(bad[:20]) + (" ..." if len(bad) > 20 else "")), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
