@@ -536,9 +536,9 @@ def hash_fd(fd, algorithm, buf, view, size_hint, new=None):
     """Hex digest and byte count of everything readable from ``fd``."""
     new = new or _constructor(algorithm)
     if size_hint < _SMALL_FILE:
-        # One read covers the file: a short read that reaches the fstat size is EOF (saves a syscall).
-        data = os.read(fd, _SMALL_FILE)
-        if len(data) < _SMALL_FILE and len(data) >= size_hint:
+        # One read covers the file: a read shorter than asked (size + 1) is EOF (saves a syscall).
+        data = os.read(fd, size_hint + 1)
+        if len(data) <= size_hint:
             return new(data).hexdigest(), len(data)
         digest = new(data)
         total = len(data)
@@ -589,6 +589,8 @@ def _run_task(task):
     Verify mode (``expected`` set) compares in the worker and returns only problems; create mode returns
     ``(name, hexdigest, size)`` for every file.
     """
+    if task[0] is None:
+        return _run_range(task[1], task[2])
     open_dir, items = task
     job = _JOB
     state = _WORKER
@@ -636,9 +638,12 @@ def _run_task(task):
                     continue
             try:
                 if info.st_size < _SMALL_FILE:
-                    data = read(fd, _SMALL_FILE)
+                    # Ask for one byte more than fstat's size: a short read then proves EOF, and the
+                    # buffer stays small (a 256 KiB request would cost an mmap/munmap pair per file).
+                    want = info.st_size + 1
+                    data = read(fd, want)
                     size = len(data)
-                    if size < _SMALL_FILE and size >= info.st_size:
+                    if size < want:
                         hexdigest = new(data).hexdigest()
                     else:  # the file grew: take the general path from the start
                         os.lseek(fd, 0, os.SEEK_SET)
@@ -660,6 +665,28 @@ def _run_task(task):
     return ok, nbytes, problems, digests
 
 
+def _run_range(start, end):
+    """Hash manifest entries ``start:end`` (inherited through the fork), one directory group at a time."""
+    names = _JOB["names"]
+    ok = nbytes = 0
+    problems, digests = [], []
+    current, items = None, []
+    for name in names[start:end]:
+        head, sep, base = name.rpartition("/")
+        if head != current:
+            if items:
+                outcome = _run_task((current, items))
+                ok, nbytes = ok + outcome[0], nbytes + outcome[1]
+                problems.extend(outcome[2])
+            current, items = head, []
+        items.append((name, base, 0))
+    if items:
+        outcome = _run_task((current, items))
+        ok, nbytes = ok + outcome[0], nbytes + outcome[1]
+        problems.extend(outcome[2])
+    return ok, nbytes, problems, digests
+
+
 def _run_side():
     """The side job of a verification (listing the tree), run by a pool worker."""
     return _JOB["side"]()
@@ -675,7 +702,8 @@ def _hash_tree(tree, algorithm, expected, sizes, workers, parallel, side=None):
     if sizes and not any(size is not None for size in sizes.values()):
         sizes = None
     _JOB.update(root=tree.root, root_real=os.path.realpath(tree.root), follow=tree.follow, expected=expected,
-                sizes=sizes, new=_constructor(algorithm), algorithm=algorithm, side=side)
+                sizes=sizes, new=_constructor(algorithm), algorithm=algorithm, side=side,
+                names=getattr(tree, "names", None))
     ok = nbytes = 0
     problems, digests = [], []
     side_result = None
@@ -770,9 +798,9 @@ def build_entries(root, ignore, algorithm, follow_symlinks=False, workers=0):
 class _ManifestTasks:
     """Hashing tasks straight from the manifest (no walk needed to start hashing).
 
-    Consecutive entries of one directory form a task of at most 256 files (fewer for small manifests, so
-    every worker gets several); manifests are sorted, so tasks follow the directories. Tasks are yielded
-    as they are cut, and the workers start on the first while the rest are made.
+    The workers inherit the list of names through the fork, so a task is only a range of it: this process
+    does no per-file work and the workers start at once. Manifests are sorted, so a range covers one or a few
+    directories; ranges hold at most 256 names (fewer for small manifests, so every worker gets several).
     """
 
     def __init__(self, root, names, follow_symlinks, workers):
@@ -782,16 +810,8 @@ class _ManifestTasks:
         self.limit = max(1, min(256, -(-len(names) // (max(workers, 1) * 8))))
 
     def tasks(self):
-        current, items, limit = None, [], self.limit
-        for name in self.names:
-            head, sep, base = name.rpartition("/")
-            if head != current or len(items) >= limit:
-                if items:
-                    yield current, items
-                current, items = head, []
-            items.append((name, base, 0))
-        if items:
-            yield current, items
+        for start in range(0, len(self.names), self.limit):
+            yield None, start, min(start + self.limit, len(self.names))
 
 
 def _list_unlisted(root, expected, ignore, follow_symlinks):
