@@ -25,7 +25,7 @@ def work(tmp_path_factory):
     (good / "odd" / " lead space ünï.txt").write_bytes(b"y\n")
     changes = datasets.tamper(str(good), str(work / "tampered"))
     # coreutils' own output, in binary mode, with escaped names
-    names = sorted(os.path.relpath(os.path.join(d, f), str(good)) for d, _, fs in os.walk(str(good)) for f in fs)
+    names = sorted(os.path.relpath(os.path.join(d, f), str(good)) for d, dirs, fs in os.walk(str(good)) for f in fs)
     out = subprocess.run(["sha256sum", "-b", "--"] + names, cwd=str(good), check=True, stdout=subprocess.PIPE).stdout
     (work / "coreutils.sha256").write_bytes(out)
     assert b"\\" in out and b" *" in out
@@ -61,8 +61,7 @@ def work(tmp_path_factory):
 
 
 def test_verify_pin_tamper_and_hostile_input(playbook, work):
-    # The edited manifest: the good one with one digest changed, written after pinning (by the playbook).
-    result = playbook(os.path.join(TARGETS, "verify.yml"), extra_vars=_vars(work, stop_before_edit=True))
+    result = playbook(os.path.join(TARGETS, "verify.yml"), extra_vars=_vars(work))
     assert result.rc == 0, result
 
 
@@ -99,12 +98,13 @@ def test_role_pins_verifies_reports_and_is_idempotent(playbook, work, tmp_path):
     assert "Dataset(s) tampered failed verification" in third.stdout, third
 
 
-def _vars(work, stop_before_edit=False):
+def _vars(work):
+    """Extra vars for verify.yml; also writes edited.manifest.json: the good tree's manifest with one digest
+    forged and its own dataset_digest dropped, as an attacker who can write the manifest would leave it."""
     good_manifest = os.path.join(work["work"], "good.manifest.json")
     edited = os.path.join(work["work"], "edited.manifest.json")
-    # Make the edited manifest from a manifest pinned the same way the playbook pins (same bytes).
     from ansible_collections.ainative.security.plugins.module_utils import hashing
-    entries, _ = hashing.build_entries(work["work"] + "/good", hashing.IgnoreRules([]), "sha256")
+    entries = hashing.build_entries(work["work"] + "/good", hashing.IgnoreRules([]), "sha256")[0]
     doc = json.loads(hashing.render_json_manifest("sha256", entries).decode())
     doc["files"][0]["digest"] = hashlib.sha256(b"forged").hexdigest()
     doc.pop("dataset_digest")
