@@ -12,7 +12,8 @@ def load(report_dir):
     for path in sorted(glob.glob(os.path.join(report_dir, "*.json"))):
         with open(path) as handle:
             data = json.load(handle)
-        if isinstance(data, dict) and "findings" in data:
+        # findings_report's aggregate (findings-report.json) repeats every control's findings: not a control
+        if isinstance(data, dict) and "findings" in data and data.get("control") != "findings_report":
             reports.append((os.path.basename(path), data))
     return reports
 
@@ -20,9 +21,12 @@ def load(report_dir):
 def render(report_dir):
     reports = load(report_dir)
     lines = ["", "=" * 78, "ainative.security lab summary   (reports in %s)" % report_dir, "=" * 78]
+    html = os.path.join(report_dir, "index.html")
+    footer = ["", "HTML report (all controls, hosts and accounts): file://%s" % html if os.path.exists(html)
+              else "HTML report: not written (the report play did not run; see the playbook output)"]
     if not reports:
         lines.append("no findings reports were written")
-        return "\n".join(lines)
+        return "\n".join(lines + footer)
     header = "%-24s %-9s %5s  " % ("control", "verdict", "open") + " ".join("%4s" % s[:4] for s in SEVERITIES)
     lines += [header, "-" * len(header)]
     for name, data in reports:
@@ -39,4 +43,4 @@ def render(report_dir):
             lines.append("    [%s] %s: %s" % (finding.get("severity"), finding.get("id"), finding.get("title")))
         if len(findings) > 5:
             lines.append("    ... and %d more" % (len(findings) - 5))
-    return "\n".join(lines)
+    return "\n".join(lines + footer)

@@ -142,6 +142,10 @@ def _result(finding, rule_index):
                        "target": finding["target"], "control": finding["control"],
                        "installedVersion": loc.get("installed_version"), "fixedVersion": loc.get("fixed_version")},
     }
+    origin = finding["details"].get("origin")
+    if isinstance(origin, dict):  # set by findings_report when it aggregates hosts and accounts
+        result["properties"].update((key, origin.get(value)) for key, value in (
+            ("host", "host"), ("account", "account"), ("reportControl", "control")) if origin.get(value))
     if finding["status"] == "ignored":
         ignored = finding["details"].get("ignored_by") or {}
         result["suppressions"] = [{"kind": "external", "status": "accepted",
@@ -190,12 +194,18 @@ def render_junit(findings, failing=None, fail_on="HIGH", name="ainative.security
         failing = set(failing)
     suites = {}
     for finding in sort_findings(findings):
-        suites.setdefault((finding["control"] or "ainative", str(finding["target"])), []).append(finding)
+        # Findings aggregated across hosts (details.origin, set by findings_report) get one suite per host.
+        origin = finding["details"].get("origin")
+        host = origin.get("host") if isinstance(origin, dict) else None
+        suites.setdefault((finding["control"] or "ainative", host or "", str(finding["target"])), []).append(finding)
     root = ET.Element("testsuites", name=name)
     totals = {"tests": 0, "failures": 0, "skipped": 0}
-    for (control, target) in sorted(suites):
-        cases = suites[(control, target)]
-        suite = ET.SubElement(root, "testsuite", name="%s: %s" % (control, target))
+    for (control, host, target) in sorted(suites):
+        cases = suites[(control, host, target)]
+        suite = ET.SubElement(root, "testsuite", name=("%s@%s: %s" % (control, host, target)) if host
+                              else "%s: %s" % (control, target))
+        if host:
+            suite.set("hostname", host)
         counts = {"tests": 0, "failures": 0, "skipped": 0}
         for finding in cases:
             loc = finding["location"]
