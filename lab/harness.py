@@ -146,7 +146,7 @@ class Lab:
             svc.prepare(svc)
         env = dict(os.environ)
         env.update(svc.env)
-        with open(svc.log, "ab") as log:
+        with open(svc.log, "wb") as log:  # a fresh log per start: readers never see an old instance's lines
             proc = subprocess.Popen(svc.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     env=env, cwd=svc.cwd or svc.dir, start_new_session=True)
         rec = {"name": name, "pid": proc.pid, "start_time": _start_time(proc.pid), "argv": svc.argv,

@@ -37,10 +37,16 @@ def render(report_dir):
         verdict = data.get("verdict") or ("pass" if not findings else "findings")
         lines.append("%-24s %-9s %5d  " % (data.get("control", name[:-5]), verdict, len(findings))
                      + " ".join("%4d" % counts[s] for s in SEVERITIES))
-        for note in data.get("notes", []):
-            lines.append("    %s" % note)
-        for finding in findings[:5]:
-            lines.append("    [%s] %s: %s" % (finding.get("severity"), finding.get("id"), finding.get("title")))
-        if len(findings) > 5:
-            lines.append("    ... and %d more" % (len(findings) - 5))
+        # One screen for every control: two notes and the two most severe findings each; the HTML report
+        # and the JSON files have the rest.
+        for note in data.get("notes", [])[:2]:
+            lines.append("    " + _cut(note))
+        for finding in sorted(findings, key=lambda f: SEVERITIES.index(f.get("severity", "UNKNOWN")))[:2]:
+            lines.append("    " + _cut("[%s] %s: %s" % (finding.get("severity"), finding.get("id"), finding.get("title"))))
+        if len(findings) > 2:
+            lines.append("    ... and %d more open findings" % (len(findings) - 2))
     return "\n".join(lines + footer)
+
+
+def _cut(text, width=110):
+    return text if len(text) <= width else text[:width - 3] + "..."
