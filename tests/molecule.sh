@@ -5,6 +5,10 @@ cd "$(dirname "$0")/.."
 ./lab/images/build.sh || exit 1
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/lab/images/containers.conf}
 export MOLECULE_NO_LOG=false ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
+# Molecule installs a development copy of the collection into ~/.ansible/collections; ansible-lint and
+# ansible-playbook would later prefer that (soon stale) copy over the working tree. Remove what it installs.
+dev_copy=~/.ansible/collections/ansible_collections/ainative/security
+trap 'rm -rf "$dev_copy"' EXIT
 passed=0; failed=0; failed_names=()
 for scenario_dir in roles/*/molecule/*/; do
   [ -f "$scenario_dir/molecule.yml" ] || continue

@@ -14,11 +14,10 @@ import os
 
 from ansible_collections.ainative.security.plugins.module_utils import findings as fmodel
 from ansible_collections.ainative.security.plugins.module_utils import hashing
-from ansible_collections.ainative.security.plugins.module_utils.fileio import atomic_write, read_bytes
+from ansible_collections.ainative.security.plugins.module_utils.fileio import read_bytes, write_if_changed
 from ansible_collections.ainative.security.plugins.module_utils.hashing import HashingError
 
 CONTROL = "dataset_hash_verify"
-_DIFF_LIMIT = 256 * 1024
 
 # What each problem means, for findings.
 _PROBLEMS = {
@@ -127,37 +126,21 @@ def create_manifest(params, check_mode, diff_mode):
                                            params["follow_symlinks"], params["workers"])
     render = hashing.render_json_manifest if fmt == "json" else hashing.render_text_manifest
     content = render(algorithm, entries)
-    before = read_bytes(manifest_path)
-    changed = before != content
-    result = {"changed": changed, "mode": "create", "algorithm": algorithm, "manifest": manifest_path,
-              "manifest_format": fmt, "verified": None,
+    result = {"mode": "create", "algorithm": algorithm, "manifest": manifest_path, "manifest_format": fmt,
+              "verified": None,
               "manifest_digest": hashing.dataset_digest(algorithm, dict((k, v[0]) for k, v in entries.items()))}
     result.update(stats)
-    if changed and diff_mode:
-        result["diff"] = _diff(manifest_path, before, content)
-    if changed and not check_mode:
-        parent = os.path.dirname(os.path.abspath(manifest_path))
-        if not os.path.isdir(parent):
-            raise HashingError("cannot write manifest %s: directory %s does not exist" % (manifest_path, parent))
-        try:
-            result["backup_file"] = atomic_write(manifest_path, content, int(params["manifest_mode"], 8),
-                                                 backup=params["backup"])
-        except (IOError, OSError) as exc:
-            raise HashingError("cannot write manifest %s: %s" % (manifest_path, exc.strerror or exc))
-        if not result["backup_file"]:
-            result.pop("backup_file")
+    parent = os.path.dirname(os.path.abspath(manifest_path))
+    if not check_mode and not os.path.isdir(parent):
+        raise HashingError("cannot write manifest %s: directory %s does not exist" % (manifest_path, parent))
+    try:
+        result.update(write_if_changed(manifest_path, content, int(params["manifest_mode"], 8), backup=params["backup"],
+                                       check_mode=check_mode, diff=diff_mode))
+    except (IOError, OSError) as exc:
+        raise HashingError("cannot write manifest %s: %s" % (manifest_path, exc.strerror or exc))
     result["findings"] = []
     result["summary"] = fmodel.summarize([])
     return result
-
-
-def _diff(path, before, after):
-    if (before and len(before) > _DIFF_LIMIT) or len(after) > _DIFF_LIMIT:
-        return {"before_header": path, "after_header": path,
-                "before": "(%d bytes, too large to show)\n" % len(before or b""),
-                "after": "(%d bytes, too large to show)\n" % len(after)}
-    return {"before_header": path, "after_header": path,
-            "before": (before or b"").decode("utf-8", "replace"), "after": after.decode("utf-8", "replace")}
 
 
 def _attach_findings(result, target, problems, limit):

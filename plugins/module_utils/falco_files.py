@@ -193,20 +193,9 @@ class RulesDeployer(object):
                 details=result)
         if not dest:
             return result
-        data = text.encode("utf-8")
-        old = fileio.read_bytes(dest)
-        if old == data:
-            return result
-        result["changed"] = True
-        if self.module._diff:
-            result["diff"] = {"before": (old or b"").decode("utf-8", "replace"), "after": text,
-                              "before_header": dest, "after_header": dest}
-        if not self.module.check_mode:
-            directory = os.path.dirname(os.path.abspath(dest))
-            if not os.path.isdir(directory):
-                os.makedirs(directory, 0o755)
-            result["backup_file"] = fileio.atomic_write(dest, data, mode=int(params["mode"], 8),
-                                                        backup=params["backup"])
+        result.update(fileio.write_if_changed(dest, text.encode("utf-8"), mode=int(params["mode"], 8),
+                                              backup=params["backup"], check_mode=self.module.check_mode,
+                                              diff=self.module._diff, make_dirs=True))
         return result
 
 
@@ -303,18 +292,7 @@ class ConfigDeployer(object):
             raise FalcoFileError("Falco configuration drop-in %s was not written: %s" % (dest, "; ".join(errors)),
                                  details={"errors": errors})
         text = render_config(config)
-        data = text.encode("utf-8")
-        old = fileio.read_bytes(dest)
-        if old == data:
-            return result
-        result["changed"] = True
-        if self.module._diff:
-            result["diff"] = {"before": (old or b"").decode("utf-8", "replace"), "after": text,
-                              "before_header": dest, "after_header": dest}
-        if not self.module.check_mode:
-            directory = os.path.dirname(os.path.abspath(dest))
-            if not os.path.isdir(directory):
-                os.makedirs(directory, 0o755)
-            result["backup_file"] = fileio.atomic_write(dest, data, mode=int(params["mode"], 8),
-                                                        backup=params["backup"])
+        result.update(fileio.write_if_changed(dest, text.encode("utf-8"), mode=int(params["mode"], 8),
+                                              backup=params["backup"], check_mode=self.module.check_mode,
+                                              diff=self.module._diff, make_dirs=True))
         return result

@@ -51,3 +51,31 @@ def atomic_write(path, data, mode=0o644, backup=False):
             pass
         raise
     return backup_path
+
+
+DIFF_LIMIT = 256 * 1024
+
+
+def write_if_changed(path, data, mode=0o644, backup=False, check_mode=False, diff=False, make_dirs=False):
+    """Put ``data`` (bytes) at ``path`` only when the content differs; the one write path of every module.
+
+    Returns a dict: ``changed``; ``diff`` (before/after text, when asked and changed); ``backup_file``
+    (when a file was replaced with ``backup``). Check mode computes all of it and writes nothing.
+    """
+    old = read_bytes(path)
+    result = {"changed": old != data}
+    if not result["changed"]:
+        return result
+    if diff:
+        # Large files (a manifest of a million entries) get a size line instead of their text.
+        shown = [(text or b"").decode("utf-8", "replace") if len(text or b"") <= DIFF_LIMIT
+                 else "(%d bytes, too large to show)\n" % len(text) for text in (old, data)]
+        result["diff"] = {"before": shown[0], "after": shown[1], "before_header": path, "after_header": path}
+    if not check_mode:
+        directory = os.path.dirname(os.path.abspath(path))
+        if make_dirs and not os.path.isdir(directory):
+            os.makedirs(directory, 0o755)
+        backup_file = atomic_write(path, data, mode=mode, backup=backup)
+        if backup_file:
+            result["backup_file"] = backup_file
+    return result

@@ -18,7 +18,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import os
 import xml.etree.ElementTree as ET
 
 try:
@@ -26,7 +25,7 @@ try:
 except ImportError:  # pragma: no cover - Python 2
     from urllib import quote
 
-from ansible_collections.ainative.security.plugins.module_utils.fileio import atomic_write, read_bytes
+from ansible_collections.ainative.security.plugins.module_utils.fileio import write_if_changed
 from ansible_collections.ainative.security.plugins.module_utils.findings import (
     SEVERITY_RANK,
     sort_findings,
@@ -262,22 +261,10 @@ def render(fmt, findings, control=None, failing=None, fail_on="HIGH", notes=None
 
 def write_report(path, data, check_mode=False):
     """Write ``data`` atomically when it differs from what ``path`` holds; return True if it (would) change."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        if check_mode:
-            return True
-        try:
-            os.makedirs(directory)
-        except OSError as exc:
-            raise ReportError("cannot create report directory %s: %s" % (directory, exc))
     try:
-        if read_bytes(path) == data:
-            return False
-        if not check_mode:
-            atomic_write(path, data)
+        return write_if_changed(path, data, check_mode=check_mode, make_dirs=True)["changed"]
     except (IOError, OSError) as exc:
         raise ReportError("cannot write report %s: %s; check the directory exists and is writable" % (path, exc))
-    return True
 
 
 def write_reports(outputs, findings, check_mode=False, **kwargs):
