@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(ROOT, ".build", "collections"))
 from bench._util import write_section  # noqa: E402
 from lab import image_scan_fixtures, trivydb  # noqa: E402
 from ansible_collections.ainative.security.plugins.module_utils import image_scan, scan_policy, scanner_trivy  # noqa: E402
-from ansible_collections.ainative.security.plugins.module_utils import findings as findings_mod  # noqa: E402
+from ansible_collections.ainative.security.plugins.module_utils.core import findings as findings_mod  # noqa: E402
 
 TRIVY = os.path.join(ROOT, ".venv", "bin", "trivy")
 ROUNDS = int(os.environ.get("AINATIVE_BENCH_ROUNDS", "7"))

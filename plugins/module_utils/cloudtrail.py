@@ -34,8 +34,8 @@ import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.ainative.security.plugins.module_utils import findings as fmodel
-from ansible_collections.ainative.security.plugins.module_utils.aws import (
+from ansible_collections.ainative.security.plugins.module_utils.core import findings as fmodel
+from ansible_collections.ainative.security.plugins.module_utils.cloud.aws import (
     AWSAuditError, BotoCoreError, ClientError, RateLimiter, describe_error)
 from ansible_collections.ainative.security.plugins.module_utils.cloudtrail_detections import (
     ATTACK_URL, BY_ID, CATALOGUE)

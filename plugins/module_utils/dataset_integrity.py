@@ -12,9 +12,9 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.ainative.security.plugins.module_utils import findings as fmodel
+from ansible_collections.ainative.security.plugins.module_utils.core import findings as fmodel
 from ansible_collections.ainative.security.plugins.module_utils import hashing
-from ansible_collections.ainative.security.plugins.module_utils.fileio import read_bytes, write_if_changed
+from ansible_collections.ainative.security.plugins.module_utils.core.fileio import read_bytes, write_if_changed
 from ansible_collections.ainative.security.plugins.module_utils.hashing import HashingError
 
 CONTROL = "dataset_hash_verify"

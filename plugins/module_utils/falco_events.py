@@ -19,7 +19,7 @@ import fnmatch
 import json
 import re
 
-from ansible_collections.ainative.security.plugins.module_utils import findings
+from ansible_collections.ainative.security.plugins.module_utils.core import findings
 
 CONTROL = "falco_events"
 

@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 
-from ansible_collections.ainative.security.plugins.module_utils import fileio, findings
+from ansible_collections.ainative.security.plugins.module_utils.core import fileio, findings
 from ansible_collections.ainative.security.plugins.module_utils import falco_rules
 
 try:

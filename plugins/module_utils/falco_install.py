@@ -23,7 +23,7 @@ import re
 import struct
 import time
 
-from ansible_collections.ainative.security.plugins.module_utils import fileio
+from ansible_collections.ainative.security.plugins.module_utils.core import fileio
 
 FALCO_KEY_FINGERPRINT = "478B2FBBC75F4237B731DA4365106822B35B1B1F"
 FALCO_KEY_URL = "https://falco.org/repo/falcosecurity-packages.asc"

@@ -26,8 +26,8 @@ import re
 
 from html import escape as _html_escape
 
-from ansible_collections.ainative.security.plugins.module_utils import reports
-from ansible_collections.ainative.security.plugins.module_utils.findings import (
+from ansible_collections.ainative.security.plugins.module_utils.core import reports
+from ansible_collections.ainative.security.plugins.module_utils.core.findings import (
     LOCATION_KEYS,
     SEVERITIES,
     SEVERITY_RANK,

@@ -19,10 +19,10 @@ import tempfile
 import threading
 import uuid
 
-from ansible_collections.ainative.security.plugins.module_utils import reports as reports_mod
+from ansible_collections.ainative.security.plugins.module_utils.core import reports as reports_mod
 from ansible_collections.ainative.security.plugins.module_utils import scan_policy
 from ansible_collections.ainative.security.plugins.module_utils import scanner_grype, scanner_trivy
-from ansible_collections.ainative.security.plugins.module_utils.findings import bounded, sort_findings, summarize
+from ansible_collections.ainative.security.plugins.module_utils.core.findings import bounded, sort_findings, summarize
 from ansible_collections.ainative.security.plugins.module_utils.scanner_base import (
     ScanError,
     Target,

@@ -22,7 +22,7 @@ from ansible.module_utils.six.moves.urllib.parse import urlsplit, urlunsplit, ur
 from ansible.module_utils.urls import Request, SSLValidationError
 
 from ansible_collections.ainative.security.plugins.module_utils import jwt as jose
-from ansible_collections.ainative.security.plugins.module_utils.findings import make_finding, summarize, sort_findings
+from ansible_collections.ainative.security.plugins.module_utils.core.findings import make_finding, summarize, sort_findings
 
 CONTROL = "api_jwt_probe"
 RFC8725 = "https://www.rfc-editor.org/rfc/rfc8725"

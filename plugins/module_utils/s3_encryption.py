@@ -23,8 +23,8 @@ import fnmatch
 import json
 import re
 
-from ansible_collections.ainative.security.plugins.module_utils import findings as fmodel
-from ansible_collections.ainative.security.plugins.module_utils.aws import (
+from ansible_collections.ainative.security.plugins.module_utils.core import findings as fmodel
+from ansible_collections.ainative.security.plugins.module_utils.cloud.aws import (
     AWSAuditError, BotoCoreError, ClientError, describe_error, error_code, run_bounded)
 
 CONTROL = "s3_encryption_assert"

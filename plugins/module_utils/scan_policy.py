@@ -24,7 +24,7 @@ import fnmatch
 import json
 import os
 
-from ansible_collections.ainative.security.plugins.module_utils.findings import (
+from ansible_collections.ainative.security.plugins.module_utils.core.findings import (
     SEVERITY_RANK,
     FindingError,
     normalize_severity,

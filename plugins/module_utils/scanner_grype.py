@@ -17,7 +17,7 @@ import glob
 import json
 import os
 
-from ansible_collections.ainative.security.plugins.module_utils.findings import make_finding
+from ansible_collections.ainative.security.plugins.module_utils.core.findings import make_finding
 from ansible_collections.ainative.security.plugins.module_utils.scanner_base import (
     ScanError,
     find_binary,

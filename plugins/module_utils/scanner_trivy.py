@@ -16,8 +16,8 @@ __metaclass__ = type
 import json
 import os
 
-from ansible_collections.ainative.security.plugins.module_utils.fileio import atomic_write
-from ansible_collections.ainative.security.plugins.module_utils.findings import make_finding
+from ansible_collections.ainative.security.plugins.module_utils.core.fileio import atomic_write
+from ansible_collections.ainative.security.plugins.module_utils.core.findings import make_finding
 from ansible_collections.ainative.security.plugins.module_utils.scanner_base import (
     ScanError,
     find_binary,

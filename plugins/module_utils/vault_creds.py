@@ -23,7 +23,7 @@ import re
 import stat
 import tempfile
 
-from ansible_collections.ainative.security.plugins.module_utils.findings import make_finding, summarize
+from ansible_collections.ainative.security.plugins.module_utils.core.findings import make_finding, summarize
 from ansible_collections.ainative.security.plugins.module_utils.vault_client import VaultError, connect
 
 CONTROL = "vault_dynamic_creds"

@@ -284,9 +284,9 @@ notes:
   elements: str
 """
 
-from ansible_collections.ainative.security.plugins.module_utils.aws import (
+from ansible_collections.ainative.security.plugins.module_utils.cloud.aws import (
     AnsibleAWSModule, AWSAuditError, Clients)
-from ansible_collections.ainative.security.plugins.module_utils import findings as fmodel
+from ansible_collections.ainative.security.plugins.module_utils.core import findings as fmodel
 from ansible_collections.ainative.security.plugins.module_utils.cloudtrail import hunt
 
 

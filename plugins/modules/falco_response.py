@@ -120,7 +120,7 @@ summary:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ainative.security.plugins.module_utils import findings
+from ansible_collections.ainative.security.plugins.module_utils.core import findings
 from ansible_collections.ainative.security.plugins.module_utils.falco_events import (
     FalcoEventsError,
     Responder,

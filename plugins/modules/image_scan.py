@@ -360,7 +360,7 @@ import json
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ainative.security.plugins.module_utils import image_scan
-from ansible_collections.ainative.security.plugins.module_utils.fileio import read_bytes
+from ansible_collections.ainative.security.plugins.module_utils.core.fileio import read_bytes
 from ansible_collections.ainative.security.plugins.module_utils.scanner_base import ScanError
 
 SCANNER_KINDS = ["vuln", "secret", "misconfig"]

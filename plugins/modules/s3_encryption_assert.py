@@ -221,7 +221,7 @@ summary:
   type: dict
 """
 
-from ansible_collections.ainative.security.plugins.module_utils.aws import (
+from ansible_collections.ainative.security.plugins.module_utils.cloud.aws import (
     AnsibleAWSModule, AWSAuditError, Clients)
 from ansible_collections.ainative.security.plugins.module_utils.s3_encryption import (
     Requirements, assert_buckets, ALGORITHM_CHOICES)

@@ -11,7 +11,7 @@ import tempfile
 
 import pytest
 
-from ansible_collections.ainative.security.plugins.module_utils.findings import make_finding
+from ansible_collections.ainative.security.plugins.module_utils.core.findings import make_finding
 from lab import datasets, image_scan_fixtures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

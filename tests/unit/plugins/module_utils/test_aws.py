@@ -7,7 +7,7 @@ import boto3
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 from botocore.stub import Stubber
 
-from ansible_collections.ainative.security.plugins.module_utils import aws
+from ansible_collections.ainative.security.plugins.module_utils.cloud import aws
 
 
 def test_describe_error_says_what_to_fix():

@@ -12,7 +12,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from ansible_collections.ainative.security.plugins.module_utils import cloudtrail as ct
-from ansible_collections.ainative.security.plugins.module_utils.aws import (
+from ansible_collections.ainative.security.plugins.module_utils.cloud.aws import (
     AWSAuditError, RateLimiter, RetryingBotoClientWrapper, retry_decorator)
 from ansible_collections.ainative.security.plugins.module_utils.cloudtrail_detections import CATALOGUE
 

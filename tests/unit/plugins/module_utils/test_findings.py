@@ -1,6 +1,6 @@
 import pytest
 
-from ansible_collections.ainative.security.plugins.module_utils import findings as f
+from ansible_collections.ainative.security.plugins.module_utils.core import findings as f
 
 
 @pytest.mark.parametrize("given, expected", [

@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 import pytest
 
 from ansible_collections.ainative.security.plugins.module_utils import findings_report as fr
-from ansible_collections.ainative.security.plugins.module_utils.findings import make_finding
+from ansible_collections.ainative.security.plugins.module_utils.core.findings import make_finding
 
 EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)> & "quoted" \u2028 </script>'
 

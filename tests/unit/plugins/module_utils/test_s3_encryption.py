@@ -7,7 +7,7 @@ import pytest
 from botocore.stub import Stubber
 
 from ansible_collections.ainative.security.plugins.module_utils import s3_encryption as s3e
-from ansible_collections.ainative.security.plugins.module_utils.aws import (
+from ansible_collections.ainative.security.plugins.module_utils.cloud.aws import (
     AWSAuditError, RetryingBotoClientWrapper, retry_decorator)
 
 KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"

@@ -7,8 +7,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from ansible_collections.ainative.security.plugins.module_utils import reports, scan_policy
-from ansible_collections.ainative.security.plugins.module_utils.findings import make_finding
+from ansible_collections.ainative.security.plugins.module_utils.core import reports, scan_policy
+from ansible_collections.ainative.security.plugins.module_utils.core.findings import make_finding
 from ansible_collections.ainative.security.plugins.module_utils.scan_policy import PolicyError
 
 TODAY = datetime.date(2026, 11, 25)

@@ -1,6 +1,6 @@
 import json
 
-from ansible_collections.ainative.security.plugins.module_utils.findings import make_finding
+from ansible_collections.ainative.security.plugins.module_utils.core.findings import make_finding
 from ansible_collections.ainative.security.plugins.modules import findings_report
 
 

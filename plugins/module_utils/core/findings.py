@@ -18,7 +18,9 @@ A finding has these keys (all always present; unknown values are ``None``)::
     url           primary reference
     status        open | ignored | expired_ignore | fixed
     details       dict of control-specific facts (never secrets)
-    fingerprint   stable hash of (control, kind, id, target, location); baselines compare these
+    fingerprint   stable hash of (control, kind, id, target, package, path, resource); baselines compare
+                  these. The line, the installed and the fixed version are left out on purpose, so a line
+                  shift, an upgrade that keeps the hole or a DB update that adds a fix is not a new finding.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,6 +29,8 @@ __metaclass__ = type
 
 import hashlib
 import json
+
+from ansible_collections.ainative.security.plugins.module_utils.core.errors import InputError
 
 SEVERITIES = ("UNKNOWN", "INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 SEVERITY_RANK = dict((name, rank) for rank, name in enumerate(SEVERITIES))
@@ -62,10 +66,11 @@ _SEVERITY_ALIASES = {
 }
 
 LOCATION_KEYS = ("package", "installed_version", "fixed_version", "path", "line", "resource")
+IDENTITY_KEYS = ("package", "path", "resource")
 _LOCATION_KEY_SET = frozenset(LOCATION_KEYS)
 
 
-class FindingError(ValueError):
+class FindingError(InputError):
     """Raised for a finding that cannot be built (bad kind, severity or status)."""
 
 
@@ -97,9 +102,9 @@ _FINGERPRINT_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), d
 
 
 def fingerprint(control, kind, finding_id, target, location):
-    """Stable identity of a finding across runs (not of its severity or status)."""
+    """Stable identity of a finding across runs (not of its severity, status, line or versions)."""
     material = _FINGERPRINT_ENCODER.encode(
-        [control, kind, finding_id, target, [location.get(k) for k in LOCATION_KEYS]])
+        [control, kind, finding_id, target, [location.get(k) for k in IDENTITY_KEYS]])
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
 
 
@@ -149,14 +154,6 @@ def summarize(findings):
         "by_kind": by_kind,
         "by_status": by_status,
     }
-
-
-def gate(findings, fail_on):
-    """Open findings at or above ``fail_on`` (None disables the gate)."""
-    if fail_on is None:
-        return []
-    threshold = severity_rank(fail_on)
-    return [f for f in findings if f["status"] == "open" and SEVERITY_RANK[f["severity"]] >= threshold]
 
 
 def sort_findings(findings):

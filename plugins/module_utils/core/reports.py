@@ -18,15 +18,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import xml.etree.ElementTree as ET
 
 try:
     from urllib.parse import quote
 except ImportError:  # pragma: no cover - Python 2
     from urllib import quote
 
-from ansible_collections.ainative.security.plugins.module_utils.fileio import write_if_changed
-from ansible_collections.ainative.security.plugins.module_utils.findings import (
+from ansible_collections.ainative.security.plugins.module_utils.core.errors import InputError
+from ansible_collections.ainative.security.plugins.module_utils.core.fileio import read_regular_file, write_if_changed
+from ansible_collections.ainative.security.plugins.module_utils.core.findings import (
     SEVERITY_RANK,
     sort_findings,
     summarize,
@@ -45,8 +45,8 @@ SARIF_LEVEL = {"CRITICAL": "error", "HIGH": "error", "MEDIUM": "warning", "LOW":
                "UNKNOWN": "none"}
 
 
-class ReportError(Exception):
-    """A report cannot be written (unknown format, unwritable path)."""
+class ReportError(InputError):
+    """A report cannot be written (unknown format, unwritable path) or read."""
 
 
 def _dumps(data):
@@ -60,7 +60,7 @@ def verdict(findings, failing=None):
     return "findings" if any(f["status"] == "open" for f in findings) else "pass"
 
 
-def render_json(findings, control=None, verdict_=None, notes=None, meta=None):
+def render_json(findings, control=None, verdict_=None, notes=None, meta=None, coverage=None, gate=None):
     findings = sort_findings(findings)
     doc = {
         "schema": JSON_SCHEMA_ID,
@@ -71,7 +71,21 @@ def render_json(findings, control=None, verdict_=None, notes=None, meta=None):
         "notes": list(notes or []),
         "meta": meta or {},
     }
+    if coverage is not None:
+        doc["coverage"] = coverage
+    if gate is not None:
+        doc["gate"] = gate
     return _dumps(doc)
+
+
+def read_report(path, what="report"):
+    """The JSON document of a normalized report (ours), from a regular file of bounded size."""
+    data = read_regular_file(path, what, error=ReportError)
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ReportError("%s %s is not a JSON report (%s); give the 'json' report of a control" % (what, path, exc))
+    return doc
 
 
 def _single_control(findings):
@@ -158,8 +172,12 @@ def _result(finding, rule_index):
     return result
 
 
-def render_sarif(findings, tool_name="ainative.security", tool_version=None, extensions=None):
-    """SARIF 2.1.0 log with one run per control; ``extensions``: [{"name", "version"}] (e.g. the scanner)."""
+def render_sarif(findings, tool_name="ainative.security", tool_version=None, extensions=None, coverage=None):
+    """SARIF 2.1.0 log with one run per control; ``extensions``: [{"name", "version"}] (e.g. the scanner).
+
+    With ``coverage``, each run gets an invocation whose ``executionSuccessful`` says whether the
+    control examined everything it was asked to, and a notification per gap.
+    """
     by_control = {}
     for finding in sort_findings(findings):
         by_control.setdefault(finding["control"] or "ainative", []).append(finding)
@@ -178,13 +196,26 @@ def render_sarif(findings, tool_name="ainative.security", tool_version=None, ext
         exts = [dict((k, str(v)) for k, v in ext.items() if v) for ext in extensions or [] if ext.get("name")]
         if exts:
             tool["extensions"] = exts
-        runs.append({"tool": tool, "results": results, "automationDetails": {"id": "%s/" % control},
-                     "columnKind": "utf16CodeUnits"})
+        run = {"tool": tool, "results": results, "automationDetails": {"id": "%s/" % control},
+               "columnKind": "utf16CodeUnits"}
+        if coverage is not None:
+            run["invocations"] = [{
+                "executionSuccessful": bool(coverage.get("complete")),
+                "toolExecutionNotifications": [{"level": "error", "message": {"text": gap}}
+                                               for gap in coverage.get("gaps") or []],
+            }]
+        runs.append(run)
     return _dumps({"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": runs})
 
 
-def render_junit(findings, failing=None, fail_on="HIGH", name="ainative.security"):
-    """JUnit XML. ``failing``: fingerprints that fail (default: open findings at or above ``fail_on``)."""
+def render_junit(findings, failing=None, fail_on="HIGH", name="ainative.security", coverage=None):
+    """JUnit XML. ``failing``: fingerprints that fail (default: open findings at or above ``fail_on``).
+
+    With ``coverage``, an incomplete run adds a failing ``coverage`` test case, so CI shows it.
+    """
+    import xml.etree.ElementTree as ET  # only JUnit needs it; keeps module start-up small
+    if fail_on == "none":
+        fail_on = None
     if failing is None:
         threshold = SEVERITY_RANK.get(fail_on) if fail_on else None
         failing = set(f["fingerprint"] for f in findings if f["status"] == "open" and threshold is not None
@@ -236,7 +267,18 @@ def render_junit(findings, failing=None, fail_on="HIGH", name="ainative.security
             suite.set(key, str(value))
             totals[key] += value
         suite.set("errors", "0")
-    if not suites:
+    if coverage is not None:
+        suite = ET.SubElement(root, "testsuite", name="%s: coverage" % name, tests="1", skipped="0", errors="0",
+                              failures="0" if coverage.get("complete") else "1")
+        case = ET.SubElement(suite, "testcase", classname=name, name="coverage of %s" % coverage.get("unit"))
+        totals["tests"] += 1
+        if not coverage.get("complete"):
+            failure = ET.SubElement(case, "failure", message="incomplete: %s" % "; ".join(coverage.get("gaps") or []),
+                                    type="coverage")
+            failure.text = "accepted: %s" % coverage["accepted_incomplete"] if coverage.get("accepted_incomplete") \
+                else "not accepted"
+            totals["failures"] += 1
+    elif not suites:
         suite = ET.SubElement(root, "testsuite", name="%s: no findings" % name, tests="1", failures="0",
                               skipped="0", errors="0")
         ET.SubElement(suite, "testcase", classname=name, name="no findings")
@@ -249,13 +291,13 @@ def render_junit(findings, failing=None, fail_on="HIGH", name="ainative.security
 
 
 def render(fmt, findings, control=None, failing=None, fail_on="HIGH", notes=None, meta=None,
-           tool_version=None, extensions=None):
+           tool_version=None, extensions=None, verdict_=None, coverage=None, gate=None):
     if fmt == "json":
-        return render_json(findings, control, verdict(findings, failing), notes, meta)
+        return render_json(findings, control, verdict_ or verdict(findings, failing), notes, meta, coverage, gate)
     if fmt == "sarif":
-        return render_sarif(findings, tool_version=tool_version, extensions=extensions)
+        return render_sarif(findings, tool_version=tool_version, extensions=extensions, coverage=coverage)
     if fmt == "junit":
-        return render_junit(findings, failing=failing, fail_on=fail_on)
+        return render_junit(findings, failing=failing, fail_on=fail_on, coverage=coverage)
     raise ReportError("unknown report format %r; use one of %s" % (fmt, ", ".join(FORMATS)))
 
 

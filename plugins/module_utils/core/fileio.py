@@ -7,10 +7,16 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import os
 import shutil
+import stat
 import tempfile
 import time
+
+from ansible_collections.ainative.security.plugins.module_utils.core.errors import InputError
+
+READ_LIMIT = 1 << 30
 
 
 def read_bytes(path):
@@ -22,6 +28,29 @@ def read_bytes(path):
         if getattr(exc, "errno", None) == 2:
             return None
         raise
+
+
+def read_regular_file(path, what, limit=READ_LIMIT, error=InputError):
+    """Bytes of ``path`` if it is a regular file of at most ``limit`` bytes, else ``error``.
+
+    Opened non-blocking so a FIFO cannot hang the module, and checked after opening so a swap between
+    the check and the read cannot change what is read; ``/dev/zero`` is refused as not regular.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except (IOError, OSError) as exc:
+        hint = "; check the path" if exc.errno == errno.ENOENT else ""
+        raise error("cannot read %s %s: %s%s" % (what, path, exc.strerror or exc, hint))
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise error("%s %s is not a regular file; give the path of a file" % (what, path))
+        if info.st_size > limit:
+            raise error("%s %s is %d bytes, more than the %d this control reads" % (what, path, info.st_size, limit))
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise error("%s %s grew past %d bytes while it was read" % (what, path, limit))
+    return data
 
 
 def atomic_write(path, data, mode=0o644, backup=False):

@@ -9,9 +9,10 @@
 * :class:`Clients` builds one boto3 session from those options and hands out thread-safe clients per
   (service, region), each wrapped in amazon.aws's ``AWSRetry.jittered_backoff`` that also retries
   throttling codes (``ThrottlingException``, ``SlowDown``, ...).
-* :class:`AWSAuditError` is the one exception type the modules turn into ``fail_json``;
+* :class:`AWSControlModule` is the control contract (``core.module.ControlModule``) on top of
+  AnsibleAWSModule.
+* :class:`AWSAuditError` is the control contract's :class:`SourceError` for AWS;
   :func:`describe_error` turns botocore errors into a sentence that says what to fix.
-* :func:`run_bounded` runs per-item work concurrently with a bound, keeping the input order.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -20,11 +21,9 @@ __metaclass__ = type
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 try:
     import boto3
-    import botocore
     from botocore.config import Config
     from botocore.exceptions import (BotoCoreError, ClientError, EndpointConnectionError,
                                      NoCredentialsError, PartialCredentialsError, ProfileNotFound,
@@ -42,9 +41,11 @@ except ImportError:  # pragma: no cover - AnsibleAWSModule reports missing boto3
     EndpointConnectionError = NoCredentialsError = PartialCredentialsError = ProfileNotFound = BotoCoreError
     NoRegionError = ConnectTimeoutError = ReadTimeoutError = BotoCoreError
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: F401 pylint: disable=unused-import
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry, RetryingBotoClientWrapper
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import get_aws_connection_info
+from ansible_collections.ainative.security.plugins.module_utils.core.errors import SourceError
+from ansible_collections.ainative.security.plugins.module_utils.core.module import ControlModule
 
 # Error codes worth another try besides amazon.aws's defaults (RequestLimitExceeded, Throttling, ...).
 RETRY_CODES = [
@@ -62,13 +63,14 @@ DEFAULT_REGION = "us-east-1"
 USER_AGENT = "ainative.security"
 
 
-class AWSAuditError(Exception):
-    """Raised by module_utils for anything the module should report with ``fail_json``."""
+class AWSAuditError(SourceError):
+    """An AWS call failed; the message says which call and what to fix."""
 
-    def __init__(self, msg, **details):
-        super(AWSAuditError, self).__init__(msg)
-        self.msg = msg
-        self.details = details
+
+class AWSControlModule(ControlModule):
+    """The control contract with amazon.aws's AWS options (region, profile, keys, endpoint_url, ...)."""
+
+    module_class = AnsibleAWSModule
 
 
 def retry_decorator(retries=8, delay=1.0, max_delay=20.0):
@@ -205,18 +207,6 @@ class Clients:
                       if r.get("OptInStatus", "opt-in-not-required") in ("opt-in-not-required", "opted-in"))
 
 
-def run_bounded(func, items, workers):
-    """``[func(item) for item in items]`` on at most ``workers`` threads, results in input order.
-
-    ``func`` must catch what it can handle; an exception it lets through propagates (first one wins).
-    """
-    items = list(items)
-    if workers <= 1 or len(items) <= 1:
-        return [func(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
-        return list(pool.map(func, items))
-
-
 class RateLimiter:
     """A token bucket: at most ``rate`` acquisitions per second (burst 1), shared by threads."""
 
@@ -239,9 +229,3 @@ class RateLimiter:
         if delay > 0:
             self.waited += delay
             self._sleep(delay)
-
-
-def boto_versions():
-    if not HAS_BOTO3:
-        return {}
-    return {"boto3_version": boto3.__version__, "botocore_version": botocore.__version__}

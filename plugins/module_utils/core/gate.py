@@ -1,0 +1,106 @@
+# -*- coding: utf-8 -*-
+# Copyright: ainative.security contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one gate every control uses: a severity threshold, ids that always fail, and coverage.
+
+The gate fails when an open finding is at or above ``fail_on`` or matches ``fail_on_ids`` (by id or
+any alias), or when coverage is incomplete and the playbook did not accept that with a reason.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.ainative.security.plugins.module_utils.core.errors import PolicyError
+from ansible_collections.ainative.security.plugins.module_utils.core.findings import (
+    SEVERITIES,
+    SEVERITY_RANK,
+    FindingError,
+    normalize_severity,
+)
+
+THRESHOLDS = ("none",) + SEVERITIES[1:]
+FAILING_SAMPLE = 20
+
+
+def parse_threshold(value, option="fail_on"):
+    """``fail_on`` in any case -> canonical severity, or None for ``none``."""
+    if value is None or str(value).strip().lower() in ("none", ""):
+        return None
+    try:
+        return normalize_severity(value)
+    except FindingError:
+        raise PolicyError("%s %r is not a severity; use one of %s (any case)" % (option, value, ", ".join(THRESHOLDS)))
+
+
+def finding_ids(finding):
+    """The finding's id and its aliases, upper case (ids are compared case-insensitively)."""
+    ids = [finding["id"].upper()]
+    ids.extend(str(alias).upper() for alias in finding["details"].get("aliases") or ())
+    return ids
+
+
+class Gate(object):
+    def __init__(self, fail_on=None, fail_on_ids=None, only_fixed=False, report_only=False, accept_incomplete=None):
+        self.threshold = parse_threshold(fail_on)
+        self.ids = frozenset(str(i).strip().upper() for i in fail_on_ids or () if str(i).strip())
+        self.only_fixed = only_fixed
+        self.report_only = report_only
+        self.accept_incomplete = (accept_incomplete or "").strip() or None
+
+    @classmethod
+    def from_params(cls, params):
+        return cls(params.get("fail_on"), params.get("fail_on_ids"), params.get("only_fixed") or False,
+                   params.get("report_only") or False, params.get("accept_incomplete"))
+
+    def fails(self, finding):
+        if finding["status"] != "open":
+            return False
+        hit = self.threshold is not None and SEVERITY_RANK[finding["severity"]] >= SEVERITY_RANK[self.threshold]
+        if not hit and self.ids:
+            hit = any(i in self.ids for i in finding_ids(finding))
+        if hit and self.only_fixed and finding["kind"] == "vulnerability":
+            hit = bool(finding["details"].get("fixable", bool(finding["location"].get("fixed_version"))))
+        return hit
+
+    def failing(self, findings):
+        return [f for f in findings if self.fails(f)]
+
+    def decide(self, findings, coverage):
+        """The gate's decision as a dict; ``failed`` is the verdict's source of truth."""
+        failing = self.failing(findings)
+        incomplete = not coverage.complete
+        accepted = None
+        if incomplete and self.accept_incomplete:
+            accepted = self.accept_incomplete
+            coverage.accept(accepted)
+        reasons = []
+        if failing:
+            rule = "fail_on %s" % self.threshold if self.threshold else "fail_on_ids"
+            reasons.append("%d open finding(s) match %s" % (len(failing), rule))
+        if incomplete:
+            gaps = "; ".join(coverage.gaps())
+            reasons.append("coverage incomplete (%s)%s" % (
+                gaps, ", accepted: %s" % accepted if accepted else ""))
+        failed = bool(failing) or (incomplete and not accepted)
+        if failing:
+            verdict = "fail"
+        elif incomplete and not accepted:
+            verdict = "incomplete"
+        elif any(f["status"] == "open" for f in findings):
+            verdict = "findings"
+        else:
+            verdict = "pass"
+        return {
+            "fail_on": self.threshold or "none",
+            "fail_on_ids": sorted(self.ids),
+            "failing": len(failing),
+            "failing_ids": sorted(set(f["id"] for f in failing))[:FAILING_SAMPLE],
+            "failing_fingerprints": [f["fingerprint"] for f in failing],
+            "incomplete": incomplete,
+            "accepted_incomplete": accepted,
+            "report_only": self.report_only,
+            "failed": failed,
+            "verdict": verdict,
+            "reason": "; ".join(reasons) or "no open finding matches the gate and coverage is complete",
+        }
