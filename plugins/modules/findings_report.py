@@ -14,23 +14,33 @@ short_description: One findings report across controls, hosts and accounts (JSON
 version_added: 0.1.0
 description:
   - Reads the per-control report files the collection's playbooks write to C(ainative_report_dir)
-    (C({"control", "verdict", "findings", "notes"}), optionally C(host) and C(account)) and/or findings lists
-    passed in O(reports), and aggregates every finding by control, host, cloud account and severity.
-    Every count is a sum over the inputs; nothing is de-duplicated or dropped.
+    (C({"control", "verdict", "findings", "notes"}), optionally C(host), C(account) and C(coverage)) and/or
+    reports and registered results passed in O(inputs), and aggregates every finding by control, host, cloud
+    account and severity. Every count is a sum over the inputs; nothing is de-duplicated or dropped.
   - Each finding is checked against the collection's findings model and tagged with where it came from in
     C(details.origin) (report control, host, account, source file).
+  - Its coverage unit is C(reports) - the input reports given, and those read and understood. An input that
+    cannot be read, is not a findings report or holds a finding outside the findings model is missed, with
+    the reason. An input whose own run was incomplete (its C(coverage), or the verdict V(incomplete) or
+    V(error)) or whose findings were cut at its C(max_findings) is missed too, so the aggregate is incomplete
+    and fails the gate unless O(accept_incomplete) says why that is fine. A gap a control accepted itself
+    (its C(coverage.accepted_incomplete)) stays accepted and is shown.
   - Writes, atomically and only when the content changed, the normalized JSON report, SARIF 2.1.0 (one run
     per module, host and account in each result's properties), JUnit XML (one suite per module, host and
-    target) and one self-contained HTML page (summary cards, an inline SVG chart of open findings by control
-    and severity, sortable tables by control, host and account, a sortable and filterable findings table).
+    target, and a coverage test case) and one self-contained HTML page (summary cards, an inline SVG chart
+    of open findings by control and severity, sortable tables by control - with each control's verdict and
+    coverage -, host and account, a sortable and filterable findings table).
     The page loads nothing from anywhere; its Content-Security-Policy forbids it.
   - Returns counts suitable for M(ansible.builtin.set_stats) (AWX/Tower workflows) in RV(stats).
-  - Fails the task only when asked, with O(fail_on) and/or O(fail_on_verdict), after the reports are written.
+  - Fails the task after the reports are written when the gate fails - O(fail_on), O(fail_on_ids),
+    O(fail_on_verdict) or incomplete coverage - unless O(report_only) is set.
   - Runs on the controller; use C(delegate_to=localhost) and C(run_once=true) on the task.
 author:
   - Ainative Security Team (@ainative-security)
 extends_documentation_fragment:
   - ainative.security.attributes
+  - ainative.security.control
+  - ainative.security.control.gate
 attributes:
   check_mode:
     support: full
@@ -45,17 +55,23 @@ options:
   src_dir:
     description:
       - Directory holding the per-control report files (C(*.json)), usually C(ainative_report_dir).
-      - Files that are not findings reports (no C(findings) list) are left out and named in RV(notes); this
-        module's own JSON output is never read back as an input.
-      - At least one of O(src_dir) and O(reports) is required.
+      - Every C(*.json) file in it is an input; this module's own outputs are never read back. A file that
+        is not a findings report is missed (see RV(coverage)).
+      - At least one of O(src_dir) and O(inputs) is required.
     type: path
-  reports:
+  inputs:
     description:
       - Reports passed directly, each a dict with a C(findings) list and optionally C(control), C(host),
-        C(account), C(verdict) and C(notes) (a control's report, or a registered result of one of the
-        collection's modules), or a bare list of findings.
+        C(account), C(verdict), C(notes) and C(coverage) (a control's report, or a registered result of one
+        of the collection's modules), or a bare list of findings.
+      - A registered result of a failed task without findings, or of a skipped task, is an input with the
+        verdict V(error) (so the aggregate is incomplete). For a loop, pass its C(results) list.
+      - Called O(reports) in 0.1.0; that name is deprecated because every other control's O(reports) names
+        the report files it writes.
     type: list
     elements: raw
+    aliases: [reports]
+    version_added: 0.2.0
   dest:
     description:
       - Directory the reports are written to (created when missing). May be O(src_dir).
@@ -92,18 +108,23 @@ options:
     default: localhost
   fail_on:
     description:
-      - Fail the task when an open finding is at or above this severity (within O(fail_controls)).
-        Unset, findings never fail the task. Also the threshold of JUnit failures (V(HIGH) when unset).
+      - Fail when an open finding (within O(fail_controls)) has this severity or a higher one.
+      - One of V(none), V(INFO), V(LOW), V(MEDIUM), V(HIGH), V(CRITICAL), in any case. Unset, findings
+        fail the task only through O(fail_on_ids) or O(fail_on_verdict).
+      - Also the threshold of JUnit failures (V(HIGH) when unset).
     type: str
-    choices: [CRITICAL, HIGH, MEDIUM, LOW, INFO, UNKNOWN]
   fail_on_verdict:
-    description: Fail the task when a control (within O(fail_controls)) reported the verdict V(fail).
+    description:
+      - Fail when a control (within O(fail_controls)) reported the verdict V(fail).
+      - An input with the verdict V(incomplete) or V(error) always makes the run incomplete, with or
+        without this option.
     type: bool
     default: false
   fail_controls:
     description:
-      - Limit O(fail_on) and O(fail_on_verdict) to these controls (report control names such as
-        V(image_scan), V(dataset_integrity)). Empty means every control.
+      - Limit the findings gate (O(fail_on), O(fail_on_ids)) and O(fail_on_verdict) to these controls
+        (report control names such as V(image_scan), V(dataset_integrity)). Empty means every control.
+      - Coverage is not scoped - an incomplete input fails the gate whatever its control.
     type: list
     elements: str
     default: []
@@ -113,10 +134,13 @@ options:
     default: 1000
 notes:
   - The JSON report has the collection's normalized shape (C(schema), C(control=findings_report), C(verdict),
-    C(summary), C(findings), C(notes), C(meta)); C(meta) holds the counts by control, host and account and the
-    gate.
+    C(summary), C(findings), C(notes), C(coverage), C(gate), C(meta)); C(meta) holds the counts, verdict and
+    coverage by control, the counts by host and account, the inputs and the gate.
+  - O(ignore) and O(baseline) apply to the aggregated findings.
 seealso:
   - module: ansible.builtin.set_stats
+  - plugin: ainative.security.control_report
+    plugin_type: filter
   - name: Findings report guide
     description: What the report holds, how AWX workflows use its stats, how to gate a job on it.
     link: https://example.invalid/ainative/security/docs/findings_report.html
@@ -146,9 +170,9 @@ EXAMPLES = r"""
   delegate_to: localhost
   run_once: true
 
-- name: Aggregate registered results of this play without files in between
+- name: Aggregate registered results of this play without files in between (a failed or skipped one too)
   ainative.security.findings_report:
-    reports:
+    inputs:
       - control: s3_encryption_assert
         account: "123456789012"
         findings: "{{ s3.findings }}"
@@ -157,11 +181,35 @@ EXAMPLES = r"""
     formats: [json]
   delegate_to: localhost
   run_once: true
+
+- name: Accept that the Falco report is missing on hosts without Falco
+  ainative.security.findings_report:
+    src_dir: "{{ ainative_report_dir }}"
+    dest: "{{ ainative_report_dir }}"
+    fail_on: HIGH
+    accept_incomplete: "edge hosts run without Falco (ticket SEC-41)"
+  delegate_to: localhost
+  run_once: true
 """
 
 RETURN = r"""
+findings:
+  description:
+    - The aggregated findings in the collection's shared model, most severe first, at most O(max_findings),
+      each with C(details.origin).
+  returned: always
+  type: list
+  elements: dict
+  version_added: 0.2.0
+findings_truncated:
+  description: True when RV(findings) was cut at O(max_findings); reports and RV(summary) hold every finding.
+  returned: always
+  type: bool
+  version_added: 0.2.0
 verdict:
-  description: V(fail) when the gate failed, V(findings) when open findings remain, else V(pass).
+  description:
+    - V(pass), V(findings) (open findings below the gate), V(fail) (findings or a control's verdict fail the
+      gate) or V(incomplete) (an input missed or incomplete, and not accepted).
   returned: always
   type: str
   sample: findings
@@ -170,11 +218,24 @@ summary:
   returned: always
   type: dict
   sample: {"total": 76, "open": 71, "by_severity": {"CRITICAL": 4, "HIGH": 24}, "by_status": {"open": 71, "ignored": 5}}
-controls:
-  description: Per report control, its worst verdict, hosts, open and total counts and open counts by severity.
+coverage:
+  description:
+    - The input reports - C(unit=reports), C(asked) (inputs given), C(examined) (read and understood),
+      C(missed) (each with C(item) and C(reason), at most 50; an unreadable or incomplete input),
+      C(missed_count), C(complete), C(gaps) and C(accepted_incomplete).
   returned: always
   type: dict
-  sample: {"image_scan": {"verdict": "pass", "open": 0, "total": 4, "hosts": ["localhost"], "by_severity": {}}}
+  version_added: 0.2.0
+controls:
+  description:
+    - Per report control, its worst verdict, hosts, open and total counts, open counts by severity, and
+      C(coverage), one entry per input report (C(source), C(complete) - null when the report declared no
+      coverage -, C(unit), C(examined), C(missed), C(accepted_incomplete), C(incomplete) - why it counts
+      as incomplete here).
+  returned: always
+  type: dict
+  sample: {"image_scan": {"verdict": "pass", "open": 0, "total": 4, "hosts": ["localhost"], "by_severity": {},
+           "coverage": [{"source": "image_scan.json", "complete": true, "unit": "targets", "examined": 2}]}}
 hosts:
   description: Per host, total, open and open-by-severity counts.
   returned: always
@@ -189,7 +250,10 @@ stats:
   type: dict
   sample: {"verdict": "findings", "failed": false, "total": 76, "open": 71, "controls": {"falco": {"verdict": "findings", "open": 7}}}
 gate:
-  description: The gate asked for and its outcome (C(failed), C(reasons), C(failing_count), C(failed_controls)).
+  description:
+    - The gate's decision - C(fail_on), C(fail_on_ids), C(failing), C(failing_ids), C(incomplete),
+      C(accepted_incomplete), C(report_only), C(failed), C(verdict) and C(reason).
+    - Also, as in 0.1.0, C(reasons), C(failing_count), C(failed_controls), C(fail_controls) and C(fail_on_verdict).
   returned: always
   type: dict
 reports:
@@ -198,79 +262,52 @@ reports:
   type: dict
   sample: {"html": {"path": "/srv/reports/index.html", "changed": true}}
 inputs:
-  description: The inputs read, each with its source, control, host, verdict and number of findings.
+  description:
+    - The inputs read, each with its source, control, host, verdict, number of findings and C(incomplete)
+      (why it counts as incomplete, or null).
   returned: always
   type: list
   elements: dict
 notes:
-  description: What was read, what was left out, why the gate failed.
+  description: What was read, what was left out and why, which inputs were incomplete.
   returned: always
   type: list
   elements: str
+expired_ignores:
+  description: Ignore entries past their expiry that matched a finding.
+  returned: always
+  type: list
+  elements: dict
+  version_added: 0.2.0
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.ainative.security.plugins.module_utils import findings_report
-
-SEVERITY_CHOICES = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO", "UNKNOWN"]
+from ansible_collections.ainative.security.plugins.module_utils.core.module import COLLECTION, DEPRECATED_IN
+from ansible_collections.ainative.security.plugins.module_utils.reporting import module as report
 
 
 def main():
-    module = AnsibleModule(
+    module = report.ReportModule(
+        "findings_report",
         argument_spec=dict(
             src_dir=dict(type="path"),
-            reports=dict(type="list", elements="raw"),
+            inputs=dict(type="list", elements="raw", aliases=["reports"],
+                        deprecated_aliases=[dict(name="reports", version=DEPRECATED_IN, collection_name=COLLECTION)]),
             dest=dict(type="path", required=True),
-            formats=dict(type="list", elements="str", choices=list(findings_report.FORMATS),
-                         default=list(findings_report.FORMATS)),
+            formats=dict(type="list", elements="str", choices=list(report.FORMATS), default=list(report.FORMATS)),
             basename=dict(type="str", default="findings-report"),
             html_name=dict(type="str", default="index.html"),
             title=dict(type="str", default="ainative.security findings report"),
             generated_at=dict(type="str"),
             default_host=dict(type="str", default="localhost"),
-            fail_on=dict(type="str", choices=SEVERITY_CHOICES),
             fail_on_verdict=dict(type="bool", default=False),
             fail_controls=dict(type="list", elements="str", default=[]),
             html_max_rows=dict(type="int", default=1000),
         ),
-        required_one_of=[("src_dir", "reports")],
-        supports_check_mode=True,
+        gate=None,
+        reports=False,  # its own outputs (dest, formats): 0.1.0's reports option was the inputs
+        required_one_of=[("src_dir", "inputs")],
     )
-    p = module.params
-    for name in ("basename", "html_name"):
-        if not p[name] or "/" in p[name] or p[name] in (".", ".."):
-            module.fail_json(msg="%s must be a plain file name (no '/'), got %r" % (name, p[name]))
-    if p["html_max_rows"] < 1:
-        module.fail_json(msg="html_max_rows must be at least 1")
-    outputs = findings_report.output_paths(p["dest"], p["formats"], p["basename"], p["html_name"])
-    try:
-        sources, skipped = [], []
-        if p["src_dir"]:
-            sources, skipped = findings_report.load_dir(p["src_dir"], exclude=outputs.values())
-        sources += [findings_report.source_from_param(item, i) for i, item in enumerate(p["reports"] or [])]
-        built = findings_report.build(
-            sources, formats=p["formats"], default_host=p["default_host"], fail_on=p["fail_on"],
-            fail_controls=p["fail_controls"], fail_on_verdict=p["fail_on_verdict"], generated_at=p["generated_at"],
-            title=p["title"], max_rows=p["html_max_rows"], skipped=skipped)
-        diff = None
-        if module._diff and "json" in built["documents"]:
-            diff = findings_report.summary_diff(outputs["json"], built["documents"]["json"])
-        written = findings_report.write(outputs, built["documents"], check_mode=module.check_mode)
-    except findings_report.FindingsReportError as exc:
-        module.fail_json(msg=str(exc))
-    result = dict(
-        changed=any(w["changed"] for w in written.values()),
-        verdict=built["verdict"], summary=built["summary"], controls=built["controls"], hosts=built["hosts"],
-        accounts=built["accounts"], stats=built["stats"], gate=built["gate"], reports=written,
-        inputs=built["inputs"], notes=built["notes"],
-    )
-    if diff is not None and result["changed"]:
-        result["diff"] = diff
-    if built["gate"]["failed"]:
-        module.fail_json(msg="findings report gate failed: %s; reports in %s" % (
-            "; ".join(built["gate"]["reasons"]), p["dest"]), **result)
-    module.exit_json(**result)
+    module.run(report.run)
 
 
 if __name__ == "__main__":

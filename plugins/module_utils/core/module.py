@@ -109,14 +109,25 @@ class ControlModule(object):
         if reports:
             spec.update(reports_spec(report_formats))
             kwargs.setdefault("add_file_common_args", True)
+        # A module whose own option is called like a file option (s3_encryption_assert's mode: audit|enforce)
+        # keeps it; that file option then does not apply to the reports.
+        self._own_file_options = set(argument_spec).intersection(("mode", "owner", "group")) if reports else set()
         spec.update(argument_spec)
         kwargs.setdefault("supports_check_mode", True)
         self.control = control
         self.module = self.module_class(argument_spec=spec, **kwargs)
         self.params = self.module.params
+        self.has_reports = bool(reports)
         self._legacy_gate(legacy_gate or {})
         if (self.params.get("max_findings") or 0) < 0:
             self.fail("max_findings must be 0 (no limit) or more", "input")
+        error = None
+        try:
+            self.gate = Gate.from_params(self.params) if self.has_gate else Gate()
+        except ControlError as exc:
+            error = exc
+        if error is not None:
+            self.fail(error.msg, error.kind)
 
     @property
     def check_mode(self):
@@ -166,6 +177,11 @@ class ControlModule(object):
         self.conclude(outcome)
 
     # -- conclusion -------------------------------------------------------------------------------------
+    # Hooks for a control that aggregates others (findings_report): gate_scope() and write_reports().
+
+    def gate_scope(self, findings):
+        """The findings the gate judges (after waivers and baseline); all of them by default."""
+        return findings
 
     def _waive(self, outcome):
         entries = list(outcome.waivers)
@@ -183,7 +199,10 @@ class ControlModule(object):
             return expired, [f for f in outcome.findings if f["details"].get("baseline") == "new"]
         return expired, outcome.findings
 
-    def _write_reports(self, outcome, decision, summary):
+    def write_reports(self, outcome, decision, summary):
+        """Write the asked reports; ``{format: {"path", "changed"}}``. Runs after the gate's decision."""
+        if not self.has_reports:
+            return dict(outcome.own_reports)
         outputs = dict((k, v) for k, v in (self.params.get("reports") or {}).items()
                        if v and k in report_writer.FORMATS)
         if not outputs:
@@ -196,6 +215,8 @@ class ControlModule(object):
             verdict_=decision["verdict"], coverage=outcome.coverage.as_dict(), gate=_public(decision))
         for fmt, info in written.items():
             file_args = self.module.load_file_common_arguments(self.params, path=info["path"])
+            for option in self._own_file_options:
+                file_args[option] = None
             if not self.check_mode:
                 info["changed"] = self.module.set_fs_attributes_if_different(file_args, info["changed"])
         if self.diff_mode and written.get("json", {}).get("changed") and outcome.diff is None:
@@ -205,11 +226,24 @@ class ControlModule(object):
         return written
 
     def conclude(self, outcome):
+        """Waivers, gate, reports and the result; then exit_json, or fail_json when the gate fails."""
+        error = None
+        result = None
+        try:
+            result = self._conclusion(outcome)
+        except ControlError as exc:
+            error = exc
+        if error is not None:
+            self.fail(error.msg, error.kind, **error.details)
+        if result["gate"]["failed"] and not result["gate"]["report_only"]:
+            self.module.fail_json(**result)
+        self.module.exit_json(**result)
+
+    def _conclusion(self, outcome):
         expired, gated = self._waive(outcome)
-        gate = Gate.from_params(self.params) if self.has_gate else Gate()
-        decision = gate.decide(gated, outcome.coverage)
+        decision = self.gate.decide(self.gate_scope(gated), outcome.coverage)
         summary = summarize(outcome.findings)
-        written = self._write_reports(outcome, decision, summary)
+        written = self.write_reports(outcome, decision, summary)
         shown, truncated = bounded(sort_findings(outcome.findings), self.params.get("max_findings"))
         result = dict(outcome.extra)
         result.update(
@@ -228,9 +262,7 @@ class ControlModule(object):
         if outcome.diff is not None:
             result["diff"] = outcome.diff
         result["msg"] = self._message(outcome, summary, decision)
-        if decision["failed"] and not decision["report_only"]:
-            self.module.fail_json(**result)
-        self.module.exit_json(**result)
+        return result
 
     def _message(self, outcome, summary, decision):
         cov = outcome.coverage

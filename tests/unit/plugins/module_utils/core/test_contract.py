@@ -142,3 +142,12 @@ def test_legacy_boolean_gate_maps_onto_fail_on(run_module):
     assert not failed and result["gate"]["fail_on"] == "none"
     result, failed = run_module(mod, {"items": ["CVE-1"], "fail_on_thing": True})
     assert failed and result["gate"]["fail_on"] == "LOW"
+
+
+def test_bad_gate_and_unwritable_report_are_one_line(run_module, tmp_path):
+    result, failed = run_module(_module(_examine), {"items": ["a"], "fail_on": "severe"})
+    assert failed and result["error_kind"] == "policy" and "not a severity" in result["msg"]
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result, failed = run_module(_module(_examine), {"items": ["a"], "reports": {"json": str(blocker / "r.json")}})
+    assert failed and "cannot write report" in result["msg"] and "exception" not in result

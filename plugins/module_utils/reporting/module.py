@@ -1,0 +1,177 @@
+# -*- coding: utf-8 -*-
+# Copyright: ainative.security contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""findings_report on the control contract: read the inputs, aggregate, let the base gate, write the reports.
+
+The aggregate's findings are the control's findings and its coverage counts the input reports. The
+base applies ``ignore``/``baseline`` and decides the gate; :class:`ReportModule` adds what only an
+aggregate has: ``fail_controls`` (the gate's scope), ``fail_on_verdict`` (a control's own verdict fails
+the gate) and its own four outputs (JSON, SARIF, JUnit, HTML) in ``dest``, written with the decision.
+Nothing holds a timestamp unless ``generated_at`` is given, so the same inputs give the same bytes.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+
+from ansible_collections.ainative.security.plugins.module_utils.core import reports
+from ansible_collections.ainative.security.plugins.module_utils.core.coverage import Coverage
+from ansible_collections.ainative.security.plugins.module_utils.core.errors import InputError
+from ansible_collections.ainative.security.plugins.module_utils.core.fileio import read_bytes
+from ansible_collections.ainative.security.plugins.module_utils.core.findings import SEVERITY_RANK
+from ansible_collections.ainative.security.plugins.module_utils.core.module import ControlModule, Outcome
+from ansible_collections.ainative.security.plugins.module_utils.reporting import aggregate as agg_mod
+from ansible_collections.ainative.security.plugins.module_utils.reporting.html import render_html
+from ansible_collections.ainative.security.plugins.module_utils.reporting.inputs import CONTROL, Inputs
+
+REPORT_SCHEMA = "ainative.security/findings-report/1"
+FORMATS = ("json", "sarif", "junit", "html")
+DEFAULT_NAMES = {"json": "{base}.json", "sarif": "{base}.sarif", "junit": "{base}.junit.xml", "html": "index.html"}
+JUNIT_DEFAULT_THRESHOLD = "HIGH"
+
+
+def output_paths(dest, formats, basename="findings-report", html_name="index.html"):
+    names = dict(DEFAULT_NAMES, html=html_name)
+    return dict((fmt, os.path.join(dest, names[fmt].format(base=basename))) for fmt in formats)
+
+
+class ReportModule(ControlModule):
+    """ControlModule with the aggregate's gate scope, verdict gate and own outputs (``reports=False``)."""
+
+    def gate_scope(self, findings):
+        scope = set(self.params.get("fail_controls") or ())
+        if scope:
+            return [f for f in findings if f["details"]["origin"]["control"] in scope]
+        return findings
+
+    def write_reports(self, outcome, decision, summary):
+        # Runs after the base's decision and before it builds the result: the one place that sees both.
+        verdict_gate(decision, outcome, self.params)
+        outcome.extra["stats"] = agg_mod.stats(outcome.aggregate, summary, decision["verdict"], decision["failed"])
+        documents = render_documents(outcome, decision, summary, self.params)
+        return write_documents(outcome, documents, self.check_mode, self.diff_mode)
+
+
+class ReportOutcome(Outcome):
+    """The aggregate's Outcome: also the aggregation (``aggregate``) and the output paths (``outputs``)."""
+
+    def __init__(self, coverage, findings, notes, aggregate, outputs, **extra):
+        super(ReportOutcome, self).__init__(coverage, findings, notes, **extra)
+        self.aggregate = aggregate
+        self.outputs = outputs
+
+
+def write_documents(outcome, documents, check_mode=False, diff_mode=False):
+    """Write each document atomically when it changed; ``{fmt: {"path", "changed"}}``; sets the diff."""
+    outputs = outcome.outputs
+    before = None
+    if diff_mode and "json" in documents:
+        try:
+            before = read_bytes(outputs["json"])
+        except (IOError, OSError):
+            before = b"(unreadable)"
+    written = {}
+    for fmt in FORMATS:
+        if fmt in documents:
+            written[fmt] = {"path": outputs[fmt],
+                            "changed": reports.write_report(outputs[fmt], documents[fmt], check_mode)}
+    if diff_mode and written.get("json", {}).get("changed"):
+        outcome.diff = {"before_header": outputs["json"], "after_header": outputs["json"],
+                        "before": _brief(before), "after": _brief(documents["json"])}
+    return written
+
+
+def verdict_gate(decision, outcome, params):
+    """``fail_on_verdict``: a control in scope whose own verdict is ``fail`` fails the gate (0.1.0 keys kept).
+
+    The verdict speaks of every finding: open findings outside ``fail_controls`` still make it ``findings``.
+    """
+    by_control = outcome.aggregate["by_control"]
+    if decision["verdict"] == "pass" and any(f["status"] == "open" for f in outcome.findings):
+        decision["verdict"] = "findings"
+    scope = set(params.get("fail_controls") or ())
+    failed_controls = sorted(c for c, e in by_control.items() if params.get("fail_on_verdict")
+                             and e["verdict"] == "fail" and (not scope or c in scope))
+    reasons = [decision["reason"]] if decision["failed"] else []
+    if failed_controls:
+        reasons.append("control verdict fail: %s" % ", ".join(failed_controls))
+        decision.update(failed=True, verdict="fail", reason="; ".join(reasons))
+    decision.update(fail_controls=sorted(scope), fail_on_verdict=bool(params.get("fail_on_verdict")),
+                    failing_count=decision["failing"], failed_controls=failed_controls, reasons=reasons)
+
+
+def _public(decision):
+    return dict((k, v) for k, v in decision.items() if k != "failing_fingerprints")
+
+
+def render_documents(outcome, decision, summary, params):
+    """Each asked format as bytes, from the (waived) findings, the aggregate and the gate's decision."""
+    findings = outcome.findings
+    agg = outcome.aggregate
+    coverage = outcome.coverage.as_dict()
+    gate = _public(decision)
+    meta = {"report": REPORT_SCHEMA, "title": params["title"], "gate": gate, "by_control": agg["by_control"],
+            "by_host": agg["by_host"], "by_account": agg["by_account"], "inputs": agg["inputs"]}
+    if params.get("generated_at"):
+        meta["generated_at"] = params["generated_at"]
+    if decision["fail_on"] != "none":
+        junit_failing = decision["failing_fingerprints"]
+    else:  # without fail_on, JUnit still marks HIGH and above as failures (0.1.0)
+        junit_failing = [f["fingerprint"] for f in findings if f["status"] == "open"
+                         and SEVERITY_RANK[f["severity"]] >= SEVERITY_RANK[JUNIT_DEFAULT_THRESHOLD]]
+    documents = {}
+    for fmt in params["formats"]:
+        if fmt == "json":
+            documents[fmt] = reports.render_json(findings, CONTROL, decision["verdict"], outcome.notes, meta,
+                                                 coverage, gate)
+        elif fmt == "sarif":
+            documents[fmt] = reports.render_sarif(findings, coverage=coverage)
+        elif fmt == "junit":
+            documents[fmt] = reports.render_junit(findings, failing=junit_failing, coverage=coverage,
+                                                  name="ainative.security findings")
+        elif fmt == "html":
+            documents[fmt] = render_html(findings, agg, summary, gate, decision["verdict"], coverage,
+                                         params["title"], params.get("generated_at"), params["html_max_rows"])
+    return documents
+
+
+def _brief(raw):
+    """Verdict, summary and per-control counts of a JSON report (small, for --diff)."""
+    if raw is None:
+        return ""
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+        meta = doc.get("meta") or {}
+        view = {"verdict": doc.get("verdict"), "summary": doc.get("summary"),
+                "controls": dict((c, {"verdict": e.get("verdict"), "open": e.get("open"), "total": e.get("total")})
+                                 for c, e in (meta.get("by_control") or {}).items())}
+    except (ValueError, AttributeError):
+        return "(not a findings report)\n"
+    return json.dumps(view, indent=2, sort_keys=True) + "\n"
+
+
+def run(ctl):
+    params = ctl.params
+    for name in ("basename", "html_name"):
+        if not params[name] or "/" in params[name] or params[name] in (".", ".."):
+            raise InputError("%s must be a plain file name (no '/'), got %r" % (name, params[name]))
+    if params["html_max_rows"] < 1:
+        raise InputError("html_max_rows must be at least 1")
+    outputs = output_paths(params["dest"], params["formats"], params["basename"], params["html_name"])
+    inputs = Inputs(Coverage("reports"))
+    if params["src_dir"]:
+        inputs.read_dir(params["src_dir"], exclude=outputs.values())
+    inputs.add_items(params["inputs"])
+    findings, agg = agg_mod.aggregate(inputs.sources, params["default_host"])
+    notes = ["%d finding(s) from %d report(s): %s" % (len(findings), len(inputs.sources),
+                                                      ", ".join(s["source"] for s in inputs.sources) or "none")]
+    notes.extend(inputs.notes)
+    outcome = ReportOutcome(inputs.coverage, findings, notes, agg, outputs,
+                            controls=agg_mod.controls_view(agg["by_control"]), hosts=agg["by_host"],
+                            accounts=agg["by_account"], inputs=agg["inputs"])
+    outcome.msg = "%d finding(s), %d open, from %d report(s); reports in %s" % (
+        len(findings), sum(1 for f in findings if f["status"] == "open"), len(inputs.sources), params["dest"])
+    return outcome
