@@ -6,6 +6,10 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(ROOT)/.build/collections
 export CONTAINERS_CONF := $(ROOT)/lab/images/containers.conf
+# Podman storage of this checkout (written by lab/images/storage-conf.sh): a fresh clone starts empty.
+export CONTAINERS_STORAGE_CONF := $(ROOT)/.build/containers/storage.conf
+# Ansible's home (Molecule state, the collection copy Molecule installs) per checkout too.
+export ANSIBLE_HOME := $(ROOT)/.build/ansible
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: setup lab lab-down test sanity lint units integration molecule build bench image lock clean
@@ -13,13 +17,13 @@ export PYTHONDONTWRITEBYTECODE := 1
 setup:
 	@./setup/setup.sh
 
-lab: setup
+lab: image
 	@$(VENV)/bin/python -m lab run
 
 lab-down:
-	@$(VENV)/bin/python -m lab.harness down
+	@$(VENV)/bin/python -m lab down
 
-test: setup
+test: image
 	@./tests/run_all.sh
 
 sanity: setup
@@ -31,10 +35,10 @@ lint: setup
 units: setup
 	@pytest -q tests/unit
 
-integration: setup
+integration: image
 	@pytest -q tests/integration
 
-molecule: setup
+molecule: image
 	@./tests/molecule.sh
 
 build: setup
@@ -52,5 +56,7 @@ lock:
 	  .build/tools/bin/uv pip compile --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
 	  --generate-hashes --no-header --index-url https://pypi.org/simple setup/requirements.in -o setup/requirements.lock
 
+# The .cache/ rootfs tarball stays; every container of this checkout's storage goes with .build/.
 clean: lab-down
+	-@podman rm -a -f -t 0 >/dev/null 2>&1
 	rm -rf .build tests/output reports

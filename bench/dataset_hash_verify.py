@@ -12,26 +12,29 @@ import time
 from bench._util import DATA, best_of, command, table, write_section
 from lab import datasets
 
-from ansible_collections.ainative.security.plugins.module_utils import hashing
+from ansible_collections.ainative.security.plugins.module_utils.integrity import engine
+from ansible_collections.ainative.security.plugins.module_utils.integrity.manifest import read_manifest, render_text_manifest
+from ansible_collections.ainative.security.plugins.module_utils.integrity.paths import IgnoreRules
+from ansible_collections.ainative.security.plugins.module_utils.integrity.tree import hash_single_file
 
 SCALE = float(os.environ.get("AINATIVE_BENCH_SCALE", "1"))
 
 
 def _ours_verify(root, manifest):
     with open(manifest, "rb") as handle:
-        algorithm, digests, sizes = hashing.read_manifest(handle.read(), "auto")
-    ignore = hashing.IgnoreRules([])
+        algorithm, digests, sizes = read_manifest(handle.read(), "auto")
+    ignore = IgnoreRules([])
 
     def run():
-        result = hashing.verify_tree(root, digests, sizes, algorithm, ignore)
+        result = engine.verify_tree(root, digests, sizes, algorithm, ignore)
         assert result["ok"] == len(digests), "benchmark tree does not verify"
     return run
 
 
 def _pin(root, manifest):
-    entries, _ = hashing.build_entries(root, hashing.IgnoreRules([]), "sha256")
+    entries, _ = engine.build_entries(root, IgnoreRules([]), "sha256")
     with open(manifest, "wb") as handle:
-        handle.write(hashing.render_text_manifest("sha256", entries))
+        handle.write(render_text_manifest("sha256", entries))
 
 
 def _warm(root):
@@ -46,7 +49,7 @@ def main():
     big = os.path.join(DATA, "one-big.bin")
     datasets.make_big_file(big, gib)
     subprocess.run(["cat", big], stdout=subprocess.DEVNULL, check=True)
-    ours = best_of(lambda: hashing.hash_single_file(big, "sha256"))
+    ours = best_of(lambda: hash_single_file(big, "sha256"))
     theirs = best_of(command(["sha256sum", big]))
     rows.append(("one %.1f GiB file" % (gib / (1 << 30)), ours, "`sha256sum FILE`", theirs, 3.0))
 
@@ -78,7 +81,7 @@ def main():
     rows.append(("%d files of 1 KiB" % count, ours, "`sha256sum -c`", sha_c, 1.5))
 
     ok, text = table("### dataset_hash_verify\n\nVerifying a tree against its manifest (the module's engine, "
-                     "`plugins/module_utils/hashing.py`); best of 3, warm cache, %d CPUs, %s." % (
+                     "`plugins/module_utils/integrity/`); best of 3, warm cache, %d CPUs, %s." % (
                          os.cpu_count(), time.strftime("%Y-%m-%d")), rows)
     if SCALE == 1:
         write_section("dataset_hash_verify", text)

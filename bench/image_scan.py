@@ -1,8 +1,8 @@
 """image_scan: the module's overhead over a raw Trivy run of the same target, and normalizing 100,000 findings.
 
 Goals (issue 3): overhead < 5 % of the raw `trivy` run a user would type; normalizing 100,000 findings < 1 s.
-The overhead is measured on the module's engine (``module_utils/image_scan.run``: version probe, scan,
-normalization, ignore policy, gate, JSON + SARIF + JUnit reports) against the same `trivy fs` command line
+The overhead is measured on the module's engine (``scanners/image_scan.run`` plus what ``ControlModule`` does
+after it: version probe, scan, normalization, ignore policy, gate, JSON + SARIF + JUnit reports) against the same `trivy fs` command line
 with ``--format json --output FILE``. Runs alternate (raw, ours, raw, ours, ...); the best of each is compared
 (the least noisy estimate on a shared machine), and the medians are shown too.
 """
@@ -22,8 +22,15 @@ sys.path.insert(0, os.path.join(ROOT, ".build", "collections"))
 
 from bench._util import write_section  # noqa: E402
 from lab import image_scan_fixtures, trivydb  # noqa: E402
-from ansible_collections.ainative.security.plugins.module_utils import image_scan, scan_policy, scanner_trivy  # noqa: E402
 from ansible_collections.ainative.security.plugins.module_utils.core import findings as findings_mod  # noqa: E402
+from ansible_collections.ainative.security.plugins.module_utils.core.gate import Gate  # noqa: E402
+from ansible_collections.ainative.security.plugins.module_utils.core.reports import write_reports  # noqa: E402
+from ansible_collections.ainative.security.plugins.module_utils.core.waivers import (  # noqa: E402
+    apply_ignores,
+    entries_from_params,
+)
+from ansible_collections.ainative.security.plugins.module_utils.scanners import image_scan  # noqa: E402
+from ansible_collections.ainative.security.plugins.module_utils.scanners import trivy as scanner_trivy  # noqa: E402
 
 TRIVY = os.path.join(ROOT, ".venv", "bin", "trivy")
 ROUNDS = int(os.environ.get("AINATIVE_BENCH_ROUNDS", "7"))
@@ -41,6 +48,27 @@ def _target(work):
     return target, paths["cache_dir"]
 
 
+class _Control(object):
+    """The part of a ControlModule that ``image_scan.run`` reads (no AnsibleModule in a benchmark)."""
+
+    check_mode = False
+
+    def __init__(self, params):
+        self.params = params
+
+
+def engine(params):
+    """``image_scan.run`` and what ControlModule.conclude does with its Outcome: waivers, gate, reports."""
+    outcome = image_scan.run(_Control(params))
+    apply_ignores(outcome.findings, entries_from_params(params["ignore"]) + outcome.waivers)
+    decision = Gate.from_params(params).decide(outcome.findings, outcome.coverage)
+    write_reports(params["reports"], outcome.findings, control=image_scan.CONTROL,
+                  failing=decision["failing_fingerprints"], fail_on=decision["fail_on"], notes=outcome.notes,
+                  meta=outcome.report_meta, extensions=outcome.extensions, verdict_=decision["verdict"],
+                  coverage=outcome.coverage.as_dict())
+    return dict(outcome.extra, summary=findings_mod.summarize(outcome.findings))
+
+
 def overhead(work):
     target, cache = _target(work)
     out = os.path.join(work, "out")
@@ -56,7 +84,7 @@ def overhead(work):
                           "junit": os.path.join(out, "r.xml")}}
     # warm-up (page cache, checks bundle)
     subprocess.run(raw, check=True)
-    result = image_scan.run(params)
+    result = engine(params)
     assert result["summary"]["total"] > 10, result["summary"]
     raw_times, ours_times, added = [], [], []
     for _ in range(ROUNDS):
@@ -66,7 +94,7 @@ def overhead(work):
         for name in ("r.json", "r.sarif", "r.xml"):  # make every run write its reports
             os.unlink(os.path.join(out, name))
         start = time.perf_counter()
-        run = image_scan.run(params)
+        run = engine(params)
         ours_times.append(time.perf_counter() - start)
         # what the module adds around the scanner process (the process's own wall time is targets[].seconds)
         added.append(ours_times[-1] - sum(t["seconds"] for t in run["targets"]))
@@ -108,9 +136,9 @@ def normalization():
     json.loads(text)
     parse = time.perf_counter() - start
     start = time.perf_counter()
-    entries = scan_policy.entries_from_params([{"id": "CVE-2098-0000101", "reason": "bench"}])
-    scan_policy.apply_ignores(found, entries)
-    failing = scan_policy.gate(found, "HIGH")
+    entries = entries_from_params([{"id": "CVE-2098-0000101", "reason": "bench"}])
+    apply_ignores(found, entries)
+    failing = Gate("HIGH").failing(found)
     findings_mod.summarize(found)
     findings_mod.sort_findings(found)
     policy = time.perf_counter() - start
@@ -133,7 +161,7 @@ def main():
     lines = [
         "### image_scan",
         "",
-        "Module engine (`module_utils/image_scan.run`: version probe, scan, normalization, ignore policy, gate, "
+        "Module engine (`scanners/image_scan.run` + ControlModule's conclusion: version probe, scan, normalization, ignore policy, gate, "
         "JSON + SARIF + JUnit reports) against the raw `trivy fs ... --format json --output FILE` a user would run "
         "on the same directory (Terraform, requirements.txt, an env file with a key; %d findings), offline with the "
         "lab DB; %d alternating runs, %d CPUs, load average %.1f, Trivy 0.59.1. The overhead is the median time the "

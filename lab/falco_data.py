@@ -12,6 +12,8 @@ import datetime
 import json
 import random
 
+from lab.prereq import LABEL, podman_env  # tests call falco_data.podman_env too
+
 PRIORITY_TITLES = {"emergency": "Emergency", "alert": "Alert", "critical": "Critical", "error": "Error",
                    "warning": "Warning", "notice": "Notice", "informational": "Informational", "debug": "Debug"}
 
@@ -190,14 +192,6 @@ def event_log(victim, allowed, now=None):
 IMAGE = "localhost/ainative-debian12:latest"
 
 
-def podman_env():
-    import os
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env.setdefault("CONTAINERS_CONF", os.path.join(root, "lab", "images", "containers.conf"))
-    return env
-
-
 def start_container(name):
     """Start (or restart) a real Podman container ``name`` that just sleeps; return {id, name, image}."""
     import subprocess
@@ -205,7 +199,7 @@ def start_container(name):
     subprocess.run(["podman", "rm", "-f", "-t", "0", name], env=env, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL, check=False)
     proc = subprocess.run(
-        ["podman", "run", "-d", "--name", name, "--label", "ainative.security/lab=falco",
+        ["podman", "run", "-d", "--name", name, "--label", LABEL + "=falco",
          IMAGE, "/bin/sh", "-c", "trap 'exit 0' TERM; sleep infinity & wait"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True)
     return {"id": proc.stdout.decode().strip(), "name": name, "image": IMAGE}

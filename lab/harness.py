@@ -9,7 +9,8 @@ process it started (same kernel start time), so a recycled PID is never killed.
 CLI::
 
     python -m lab.harness up NAME [NAME ...]   # start (or reuse) services, print their endpoints
-    python -m lab.harness down [NAME ...]      # stop what this harness started (all by default)
+    python -m lab.harness down [NAME ...]      # stop what this harness started (all by default;
+                                               # `python -m lab down` also removes the lab's containers)
     python -m lab.harness status
 """
 
@@ -111,11 +112,13 @@ class Lab:
         return os.path.join(self.state_dir, name + ".json")
 
     def record(self, name):
+        """The service record ``<state>/<name>.json``, or None (no file, or a file that is not a record)."""
         try:
             with open(self._record_path(name)) as handle:
-                return json.load(handle)
+                rec = json.load(handle)
         except (OSError, ValueError):
             return None
+        return rec if isinstance(rec, dict) and {"pid", "start_time", "info"} <= set(rec) else None
 
     def running(self, name):
         """The record of ``name`` if the very process the harness started is still alive."""
@@ -125,7 +128,8 @@ class Lab:
         return None
 
     def names(self):
-        return sorted(f[:-5] for f in os.listdir(self.state_dir) if f.endswith(".json"))
+        """Every service with a record here (other JSON files in the state folder are not ours)."""
+        return sorted(f[:-5] for f in os.listdir(self.state_dir) if f.endswith(".json") and self.record(f[:-5]))
 
     # -- start/stop ----------------------------------------------------------------------------
     def definition(self, name):
@@ -192,10 +196,11 @@ class Lab:
                     os.killpg(rec["pid"], signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-        try:
-            os.unlink(self._record_path(name))
-        except FileNotFoundError:
-            pass
+        if rec or self.record(name):
+            try:
+                os.unlink(self._record_path(name))
+            except FileNotFoundError:
+                pass
 
     def down_all(self):
         for name in self.names():

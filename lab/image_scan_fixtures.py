@@ -18,9 +18,8 @@ import shutil
 import subprocess
 
 from lab import trivydb
+from lab.prereq import podman_env
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONTAINERS_CONF = os.path.join(ROOT, "lab", "images", "containers.conf")
 PLANTED_KEY_ID = "AKIAZ3MPLE7Q2EXAMPL5"
 PLANTED_SECRET = "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"
 IMAGE = "localhost/ainative-image-scan-probe:lab"
@@ -132,8 +131,7 @@ def _write(path, text):
 
 
 def podman(*args):
-    env = dict(os.environ, CONTAINERS_CONF=CONTAINERS_CONF)
-    return subprocess.run(["podman"] + list(args), env=env, check=True, stdout=subprocess.PIPE,
+    return subprocess.run(["podman"] + list(args), env=podman_env(), check=True, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE)
 
 

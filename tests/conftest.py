@@ -17,6 +17,12 @@ if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
 
 from lab.harness import Lab  # noqa: E402  (needs ROOT on sys.path)
+from lab.prereq import podman_settings  # noqa: E402
+
+# Run directly or from make: Podman (fixtures, playbooks, plugins, Molecule) uses this checkout's container
+# storage, never the machine's, and Ansible's home is per checkout, as the Makefile sets it.
+os.environ.update(podman_settings())
+os.environ.setdefault("ANSIBLE_HOME", os.path.join(ROOT, ".build", "ansible"))
 
 
 @pytest.fixture(scope="session")

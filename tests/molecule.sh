@@ -3,11 +3,16 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ./lab/images/build.sh || exit 1
+# Run directly or from make: this checkout's container storage and Ansible home (Molecule's state, and the
+# collection copy it installs, live there; without VIRTUAL_ENV it does not pick .venv/.ansible instead).
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/lab/images/containers.conf}
+CONTAINERS_STORAGE_CONF=${CONTAINERS_STORAGE_CONF:-$(./lab/images/storage-conf.sh)}
+export CONTAINERS_STORAGE_CONF ANSIBLE_HOME=${ANSIBLE_HOME:-$PWD/.build/ansible}
+unset VIRTUAL_ENV
 export MOLECULE_NO_LOG=false ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
-# Molecule installs a development copy of the collection into ~/.ansible/collections; ansible-lint and
-# ansible-playbook would later prefer that (soon stale) copy over the working tree. Remove what it installs.
-dev_copy=~/.ansible/collections/ansible_collections/ainative/security
+# ansible-lint and ansible-playbook would later prefer Molecule's (soon stale) development copy of the
+# collection over the working tree. Remove what it installs.
+dev_copy=$ANSIBLE_HOME/collections/ansible_collections/ainative/security
 trap 'rm -rf "$dev_copy"' EXIT
 passed=0; failed=0; failed_names=()
 for scenario_dir in roles/*/molecule/*/; do

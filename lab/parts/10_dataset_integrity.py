@@ -4,6 +4,10 @@ import os
 
 from lab import datasets
 
+# Checked by lab/prereq.py before prepare(); when this part fails, its plays in site.yml get no hosts.
+REQUIRES = ()
+PLAY_HOSTS = ("dataset_integrity_hosts",)
+
 
 def prepare(lab, work):
     base = os.path.join(work, "datasets")

@@ -9,6 +9,10 @@ from lab import image_scan_fixtures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+# Checked by lab/prereq.py before prepare(); when this part fails, its plays in site.yml get no hosts.
+REQUIRES = ("trivy", "podman")
+PLAY_HOSTS = ("image_scan_hosts",)
+
 
 def prepare(lab, work):
     base = os.path.join(work, "image_scan")

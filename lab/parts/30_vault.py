@@ -9,6 +9,10 @@ import os
 
 from lab.services import openbao
 
+# Checked by lab/prereq.py before prepare(); when this part fails, its plays in site.yml get no hosts.
+REQUIRES = ("bao", "postgres")
+PLAY_HOSTS = ("vault_dynamic_creds_hosts",)
+
 
 def prepare(lab, work):
     bao = lab.up("openbao")

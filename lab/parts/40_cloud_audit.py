@@ -7,6 +7,10 @@ so the gaps stay for the next run) and hunts the organization trail's archive of
 from lab import cloud_audit_seed
 from lab.services import moto as moto_service
 
+# Checked by lab/prereq.py before prepare(); when this part fails, its plays in site.yml get no hosts.
+REQUIRES = ("moto_server",)
+PLAY_HOSTS = ("cloud_audit_hosts",)
+
 
 def prepare(lab, work):
     info = lab.up("moto")

@@ -30,6 +30,10 @@ BROKEN_RULES = """- rule: Model file tampering
   priority: HIGH
 """
 
+# Checked by lab/prereq.py before prepare(); when this part fails, its plays in site.yml get no hosts.
+REQUIRES = ("image",)
+PLAY_HOSTS = ("falco_hosts",)
+
 
 def prepare(lab, work):
     base = os.path.join(work, "falco")
@@ -52,7 +56,9 @@ def prepare(lab, work):
     allowed = falco_data.start_container("ainative-falco-lab-allowed")
     log = os.path.join(base, "falco.log")
     with open(log, "w") as handle:
-        handle.write("\n".join(falco_data.event_log(victim, allowed)) + "\n")
+        # Falco's file_output holds alerts only (its own log lines go to stderr/syslog): every line is JSON.
+        alerts = [line for line in falco_data.event_log(victim, allowed) if line.startswith("{")]
+        handle.write("\n".join(alerts) + "\n")
     print("[lab] falco: containers %s (to be stopped) and %s (allow-listed) started"
           % (victim["name"], allowed["name"]))
     return {

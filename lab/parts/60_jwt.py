@@ -1,7 +1,12 @@
 """API gateway JWT assurance in the lab: two real Apache httpd JWT gateways in front of a small model
 backend, both fetching the identity provider's JWKS over TLS from a local CA, probed with the full attack
 matrix. mod_oauth2 (what role jwt_gateway deploys) refuses everything but a token whose nbf lies in the
-future; mod_auth_openidc also accepts a token without exp, which the probe flags as a required failure."""
+future and one that lives longer than a day; mod_auth_openidc also accepts a token without exp and one
+issued in the future. The probe requires all of these by default, so both gateways fail it."""
+
+# Checked by lab/prereq.py before prepare(); when this part fails, its plays in site.yml get no hosts.
+REQUIRES = ("apache",)
+PLAY_HOSTS = ("api_jwt_probe_hosts",)
 
 
 def prepare(lab, work):

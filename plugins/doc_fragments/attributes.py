@@ -19,9 +19,38 @@ attributes:
   platform:
     description: Target OS/families that can be operated against.
     support: N/A
+"""
+
+    # Members of group/ainative.security.security share the control contract's gate options and max_findings.
+    ACTION_GROUP_SECURITY = r"""
+options: {}
+attributes:
   action_group:
-    description: Use C(group/ainative.security.security) in C(module_defaults) to set options of this module.
+    description: Use C(group/ainative.security.security) in C(module_defaults) to set the gate options and O(max_findings) of every control at once.
     support: full
     membership:
       - ainative.security.security
+"""
+
+    ACTION_GROUP_SECURITY_AWS = r"""
+options: {}
+attributes:
+  action_group:
+    description:
+      - Use C(group/ainative.security.security) in C(module_defaults) to set the gate options and O(max_findings) of every control at once.
+      - Use C(group/ainative.security.aws) (which extends C(group/amazon.aws.aws)) to set the AWS connection options.
+    support: full
+    membership:
+      - ainative.security.security
+      - ainative.security.aws
+"""
+
+    ACTION_GROUP_VAULT = r"""
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/ainative.security.vault) in C(module_defaults) to set the Vault connection and login options.
+    support: full
+    membership:
+      - ainative.security.vault
 """

@@ -13,11 +13,12 @@ version_added: 0.1.0
 author:
   - ainative.security contributors (@ainative-security)
 description:
-  - Splits a compact JWS (C(header.payload.signature)), base64url-decodes header and payload with or
-    without C(=) padding, and returns both as dicts - the C(cut -d. -f2 | base64 -d | jq) of a token.
+  - Splits a compact JWS (C(header.payload.signature)) with PyJWT, base64url-decodes header and payload
+    with or without C(=) padding, and returns both as dicts - the C(cut -d. -f2 | base64 -d | jq) of a token.
   - Nothing is verified. Use P(ainative.security.jwt_verify#filter) before trusting any claim.
   - A leading C(Bearer ) is stripped. Encrypted tokens (JWE) and malformed input raise a clear error.
   - The signature is not returned, so the result can be shown without leaking a usable token.
+  - Needs the Python library PyJWT on the controller.
 positional: _input
 options:
   _input:
@@ -59,14 +60,15 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.ainative.security.plugins.module_utils.jwt import JWTError, decode
+from ansible_collections.ainative.security.plugins.module_utils.core.errors import ControlError
+from ansible_collections.ainative.security.plugins.module_utils.jwt_assurance.tokens import decode
 
 
 def jwt_decode(token):
     try:
         parts = decode(token)
-    except JWTError as exc:
-        raise AnsibleFilterError("jwt_decode: %s" % exc)
+    except ControlError as exc:
+        raise AnsibleFilterError("jwt_decode: %s" % exc.msg)
     return {"header": parts["header"], "claims": parts["claims"], "signature_length": len(parts["signature"])}
 
 

@@ -13,13 +13,17 @@ version_added: 0.1.0
 author:
   - ainative.security contributors (@ainative-security)
 description:
-  - Checks the signature of a compact JWS against a key or a JWKS, then C(exp), C(nbf), C(iat),
+  - Checks the signature of a compact JWS against a key or a JWKS with PyJWT, then C(exp), C(nbf), C(iat),
     C(iss) and C(aud), following RFC 8725 - C(alg none) is never accepted, the algorithm must be on
-    the allow-list and fit the key type (no HMAC with an RSA or EC key), C(crit) headers are refused.
+    the allow-list and fit the key type (no HMAC with an RSA or EC key), C(crit) headers PyJWT does
+    not understand are refused, PS256/384/512 signatures must use a salt as long as the hash (RFC 7518 3.5).
+  - A PEM or DER public key, certificate or SSH key is never taken as an HMAC secret, even when
+    O(algorithms) allows only HMAC algorithms (PyJWT refuses it), so a token signed with the public key
+    as the secret cannot pass.
   - Returns a dict whose C(valid) says whether the token passed and C(reason) why not, so it fits
     C(ansible.builtin.assert). A bad token is not an error; bad parameters (no key, unknown
     algorithm, unreadable key) are.
-  - Needs the C(cryptography) library on the controller for RSA, EC and EdDSA.
+  - Needs the Python library PyJWT on the controller, and C(cryptography) for RSA, EC and EdDSA.
 positional: _input
 options:
   _input:
@@ -105,7 +109,8 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.ainative.security.plugins.module_utils import jwt as jose
+from ansible_collections.ainative.security.plugins.module_utils.core.errors import ControlError
+from ansible_collections.ainative.security.plugins.module_utils.jwt_assurance import tokens
 
 
 def jwt_verify(token, key=None, jwks=None, algorithms=None, issuer=None, audience=None, leeway=0,
@@ -115,19 +120,14 @@ def jwt_verify(token, key=None, jwks=None, algorithms=None, issuer=None, audienc
     if key is not None and jwks is not None:
         raise AnsibleFilterError("jwt_verify: give key= or jwks=, not both")
     try:
-        if algorithms is not None:
-            if isinstance(algorithms, str):
-                algorithms = [algorithms]
-            unknown = [a for a in algorithms if a not in jose.ALGORITHMS]
-            if unknown:
-                raise jose.JWTError("unknown algorithm(s) %s; use one of %s (never 'none')"
-                                    % (", ".join(map(str, unknown)), ", ".join(jose.ALGORITHMS)))
-        secret = bool(algorithms) and all(a in jose.HMAC_ALGORITHMS for a in algorithms)
-        keys = jose.load_jwks(jwks) if jwks is not None else [jose.load_key(key, secret=secret)]
-        return jose.verify(token, keys, algorithms=algorithms, issuer=issuer, audience=audience,
-                           leeway=int(leeway), require=require, now=now)
-    except jose.JWTError as exc:
-        raise AnsibleFilterError("jwt_verify: %s" % exc)
+        algorithms = tokens.allowed_algorithms(algorithms)
+        # An HMAC secret only when the caller allows HMAC alone; PyJWT refuses a PEM or DER key as one.
+        secret = bool(algorithms) and all(a in tokens.HMAC_ALGORITHMS for a in algorithms)
+        keys = tokens.load_jwks(jwks) if jwks is not None else [tokens.load_key(key, secret=secret)]
+        return tokens.verify(token, keys, algorithms=algorithms, issuer=issuer, audience=audience,
+                             leeway=int(leeway), require=require, now=now)
+    except ControlError as exc:
+        raise AnsibleFilterError("jwt_verify: %s" % exc.msg)
 
 
 class FilterModule(object):

@@ -77,12 +77,10 @@ _raw:
 from ansible.errors import AnsibleError, AnsibleOptionsError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.ainative.security.plugins.module_utils.vault_client import (
-    CONNECTION_ARGSPEC,
-    VaultError,
-    connect,
-)
-from ansible_collections.ainative.security.plugins.module_utils.vault_creds import issue, validate_params
+from ansible_collections.ainative.security.plugins.module_utils.core.errors import ControlError
+from ansible_collections.ainative.security.plugins.module_utils.vault.client import CONNECTION_ARGSPEC, connect
+from ansible_collections.ainative.security.plugins.module_utils.vault.creds import issue, validate_params
+from ansible_collections.ainative.security.plugins.module_utils.vault.errors import VaultOptionError
 
 LOOKUP_OPTIONS = ("engine", "engine_mount_point", "aws_endpoint", "aws_role_arn", "aws_role_session_name", "ttl")
 
@@ -104,8 +102,8 @@ class LookupModule(LookupBase):
                 item = {"credentials": creds}
                 item.update(lease)
                 results.append(item)
-        except VaultError as exc:
-            if exc.kind == "invalid_option":
-                raise AnsibleOptionsError(exc.msg)
+        except VaultOptionError as exc:
+            raise AnsibleOptionsError(exc.msg)
+        except ControlError as exc:
             raise AnsibleError("vault_dynamic_creds lookup: %s" % exc.msg)
         return results

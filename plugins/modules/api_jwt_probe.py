@@ -15,26 +15,49 @@ version_added: 0.1.0
 description:
   - Sends one request per case to an endpoint behind a JWT-validating gateway and compares the HTTP
     status with what a correct gateway answers. Cases - C(no_token), C(malformed), C(valid), C(expired),
-    C(nbf_future), C(no_exp), C(wrong_audience), C(wrong_issuer), C(bad_signature), C(tampered_payload),
-    C(alg_none), C(hs256_public_key) (key confusion), C(unknown_kid), C(kid_injection),
-    C(jku_injection), C(x5u_injection), C(jwk_injection) and C(token_in_query).
+    C(nbf_future), C(iat_future), C(no_exp), C(lifetime_too_long) (over O(max_token_lifetime)),
+    C(wrong_audience), C(audience_substring) (an audience checked as a prefix or substring),
+    C(wrong_issuer), C(issuer_prefix) (an issuer checked as a prefix), C(bad_signature),
+    C(tampered_payload), C(alg_none) and its spellings C(alg_none_title) (None), C(alg_none_upper) (NONE)
+    and C(alg_none_mixed) (nOnE), C(hs256_public_key) (key confusion with the public key PEM) with
+    C(hs256_public_key_no_newline) (the PEM without its trailing newline) and C(hs256_public_key_der)
+    (the DER), C(unknown_kid), C(kid_injection), C(jku_injection), C(x5u_injection), C(jwk_injection)
+    and C(token_in_query).
+  - C(token_in_query) puts a throwaway token that has already expired into the query string, never the
+    valid one, so nothing usable reaches access logs. It passes when the gateway answers it exactly as
+    a request without a token (status and RFC 6750 C(error) code); an answer like the one for an
+    invalid token shows the gateway read the query string.
   - With O(signing_key) or O(signing_key_path) (a test client's key that the identity provider's JWKS
     publishes) the module mints every token itself. With only a valid O(token) it runs the cases that
-    need no re-signing and reports the others as skipped.
+    need no re-signing; a required case it cannot build is a coverage miss (the run is incomplete), any
+    other is skipped and named in RV(notes).
   - A case passes when a valid token is accepted (2xx) and every attack is rejected (a status in
-    O(reject_status)). The module fails when a case in O(required_cases) does not pass, unless
-    O(fail_on_violation=false).
+    O(reject_status)). Each failed case is a finding. A failed case in O(required_cases) has the case's
+    severity and fails the gate (O(fail_on), default V(LOW)); a failed case that is not required is
+    reported with severity V(INFO).
+  - Coverage counts cases. A required case that cannot be built (no signing key to mint with, no public
+    key) and a request that got no answer (connection or TLS error) are missed, with the reason, and make
+    the run incomplete, which fails the gate unless O(accept_incomplete) says why that is fine.
+  - Every signature the module makes or checks is made by PyJWT; only the attack tokens that PyJWT
+    refuses to make (C(alg none), an HMAC over the public key, changed payloads and signatures) are
+    assembled by hand.
   - Tokens and keys never appear in the result, in findings or in logs, at any verbosity.
-  - The module only sends requests, so it runs in check mode too and never reports C(changed).
+  - The module only sends requests, so it runs in check mode too; it reports C(changed) only when it
+    writes a report (O(reports)).
 author:
   - ainative.security contributors (@ainative-security)
 extends_documentation_fragment:
   - ainative.security.attributes
+  - ainative.security.attributes.action_group_security
+  - ainative.security.control
+  - ainative.security.control.gate
+  - ainative.security.control.reports
+  - ansible.builtin.files
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
     support: full
-    details: Requests are sent in check mode as well; the probe changes nothing.
+    details: Requests are sent in check mode as well; the probe changes nothing. Reports are not written.
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
@@ -44,7 +67,8 @@ attributes:
     support: full
     platforms: posix
 requirements:
-  - cryptography (for RSA, EC and EdDSA keys; HMAC keys need nothing)
+  - PyJWT 2.6 or later (C(python3-jwt) on Debian 12)
+  - cryptography (for RSA, EC and EdDSA keys and for O(token); HMAC keys need only PyJWT)
 options:
   url:
     description: The protected endpoint, for example C(https://gw.example.com/v1/models/m/infer).
@@ -93,7 +117,8 @@ options:
   token:
     description:
       - A valid token issued by the identity provider, used instead of a signing key.
-      - Cases that need tokens with other claims are skipped.
+      - Cases that need tokens with other claims cannot be built. A required one is a coverage miss, so the run
+        is incomplete; the others are skipped.
     type: str
   public_key:
     description:
@@ -113,20 +138,23 @@ options:
     description: Cases to run; all by default.
     type: list
     elements: str
-    choices: [no_token, malformed, valid, expired, nbf_future, no_exp, wrong_audience, wrong_issuer,
-              bad_signature, tampered_payload, alg_none, hs256_public_key, unknown_kid, kid_injection,
-              jku_injection, x5u_injection, jwk_injection, token_in_query]
+    choices: [no_token, malformed, valid, expired, nbf_future, iat_future, no_exp, lifetime_too_long, wrong_audience,
+              audience_substring, wrong_issuer, issuer_prefix, bad_signature, tampered_payload, alg_none,
+              alg_none_title, alg_none_upper, alg_none_mixed, hs256_public_key, hs256_public_key_no_newline,
+              hs256_public_key_der, unknown_kid, kid_injection, jku_injection, x5u_injection, jwk_injection,
+              token_in_query]
   required_cases:
     description:
       - Cases that must pass; a failed one fails the module. Failed cases not listed here are still
         reported as findings.
-      - Default is every case except C(nbf_future), which none of the Apache JWT modules shipped with
-        Debian 12 enforces (see the guide).
+      - Default is every case, except C(unknown_kid) with O(pinned_key=true).
     type: list
     elements: str
-    choices: [no_token, malformed, valid, expired, nbf_future, no_exp, wrong_audience, wrong_issuer,
-              bad_signature, tampered_payload, alg_none, hs256_public_key, unknown_kid, kid_injection,
-              jku_injection, x5u_injection, jwk_injection, token_in_query]
+    choices: [no_token, malformed, valid, expired, nbf_future, iat_future, no_exp, lifetime_too_long, wrong_audience,
+              audience_substring, wrong_issuer, issuer_prefix, bad_signature, tampered_payload, alg_none,
+              alg_none_title, alg_none_upper, alg_none_mixed, hs256_public_key, hs256_public_key_no_newline,
+              hs256_public_key_der, unknown_kid, kid_injection, jku_injection, x5u_injection, jwk_injection,
+              token_in_query]
   reject_status:
     description: HTTP statuses that count as a rejection.
     type: list
@@ -173,10 +201,32 @@ options:
   injection_kid:
     description: C(kid) of the injection cases' tokens.
     type: str
-  fail_on_violation:
-    description: Fail when a required case does not pass. With C(false) the result still says so.
+  pinned_key:
+    description:
+      - The gateway verifies every token with one pinned key and ignores C(kid). That is not a hole, so
+        C(unknown_kid) is then not required by default (it is still sent and reported).
     type: bool
-    default: true
+    default: false
+    version_added: 0.2.0
+  max_token_lifetime:
+    description:
+      - Longest lifetime (C(exp) - C(iat), seconds) the gateway must accept; the C(lifetime_too_long) case
+        sends a token one hour longer.
+    type: int
+    default: 86400
+    version_added: 0.2.0
+  fail_on:
+    description:
+      - Fail when an open finding has this severity or a higher one. Failed required cases have their
+        case's severity (V(MEDIUM) or more), failed cases that are not required V(INFO).
+      - One of V(none), V(INFO), V(LOW), V(MEDIUM), V(HIGH), V(CRITICAL), in any case.
+    type: str
+    default: LOW
+  fail_on_violation:
+    description:
+      - Deprecated, use O(fail_on). V(true) is O(fail_on=LOW), V(false) is O(fail_on=none).
+      - An incomplete run still fails unless O(accept_incomplete) is given.
+    type: bool
 notes:
   - Findings use the collection's shared model (kind C(authentication)), one per failed case.
 seealso:
@@ -202,11 +252,13 @@ EXAMPLES = r"""
     ca_path: /etc/ssl/certs/internal-ca.pem
   register: probe
 
-- name: Probe with a token from the identity provider (claim cases are skipped)
+- name: Probe with a token from the identity provider (claim cases cannot be built, so require the others)
   ainative.security.api_jwt_probe:
     url: https://gw.example.com/v1/models
     token: "{{ lookup('ansible.builtin.env', 'PROBE_TOKEN') }}"
     public_key: "{{ lookup('ansible.builtin.file', 'idp-signing.pem') }}"
+    required_cases: [no_token, malformed, valid, bad_signature, tampered_payload, alg_none, hs256_public_key,
+                     kid_injection, jku_injection, x5u_injection, jwk_injection, token_in_query]
 
 - name: Report only, require the signature cases
   ainative.security.api_jwt_probe:
@@ -215,12 +267,15 @@ EXAMPLES = r"""
     audience: model-serving
     signing_key: "{{ vault_probe_key }}"
     required_cases: [no_token, valid, bad_signature, tampered_payload, alg_none, hs256_public_key]
-    fail_on_violation: false
+    report_only: true
+    reports:
+      sarif: /var/lib/ainative/api_jwt_probe.sarif
+    mode: "0644"
 """
 
 RETURN = r"""
 passed:
-  description: True when every required case passed.
+  description: True when every required case was sent and passed.
   returned: always
   type: bool
 inconclusive:
@@ -255,13 +310,13 @@ cases:
       description: Statuses that count as expected (C(2xx) or the rejection list).
       type: str
     status:
-      description: HTTP status the gateway answered (null when skipped).
+      description: HTTP status the gateway answered (null when skipped or not answered).
       type: int
     actual:
-      description: C(accepted), C(rejected) or C(unexpected) (null when skipped).
+      description: C(accepted), C(rejected) or C(unexpected) (null when skipped or not answered).
       type: str
     outcome:
-      description: C(pass), C(fail) or C(skipped).
+      description: C(pass), C(fail), C(skipped) (could not be built) or C(error) (no answer).
       type: str
     required:
       description: Whether a failure fails the module.
@@ -270,7 +325,7 @@ cases:
       description: The gateway's WWW-Authenticate header (first 200 characters).
       type: str
     reason:
-      description: Why the case failed or was skipped.
+      description: Why the case failed, was skipped or got no answer.
       type: str
   sample:
     - {name: no_exp, expected: reject, expected_status: "400|401|403", status: 200, actual: accepted,
@@ -296,34 +351,62 @@ accepted_must_reject:
   type: list
   elements: str
 findings:
-  description: One finding (shared model, kind C(authentication), id C(jwt_<case>)) per failed case.
+  description:
+    - One finding per failed case (shared model, kind C(authentication), id C(jwt_<case>)), most severe
+      first, at most O(max_findings).
   returned: always
   type: list
   elements: dict
+findings_truncated:
+  description: True when RV(findings) was cut at O(max_findings); reports and RV(summary) hold every finding.
+  returned: always
+  type: bool
 summary:
-  description: Counts of the findings by severity, kind and status.
+  description: Counts of every finding by severity, kind and status.
   returned: always
   type: dict
+verdict:
+  description:
+    - V(pass), V(findings) (open findings below the gate), V(fail) (findings fail the gate) or
+      V(incomplete) (coverage incomplete and not accepted).
+  returned: always
+  type: str
+gate:
+  description:
+    - The gate's decision - C(fail_on), C(fail_on_ids), C(failing), C(failing_ids), C(incomplete),
+      C(accepted_incomplete), C(report_only), C(failed), C(verdict) and C(reason).
+  returned: always
+  type: dict
+coverage:
+  description:
+    - What the control examined - C(unit) (V(cases)), C(asked), C(examined), C(missed) (each with C(item) and
+      C(reason), at most 50), C(missed_count), C(complete), C(gaps) and C(accepted_incomplete).
+  returned: always
+  type: dict
+notes:
+  description: Remarks about the run (expired waivers, baseline counts, skipped inputs).
+  returned: always
+  type: list
+  elements: str
+reports:
+  description: Reports written, by format, each with C(path) and C(changed).
+  returned: always
+  type: dict
+expired_ignores:
+  description: Ignore entries past their expiry that matched a finding.
+  returned: always
+  type: list
+  elements: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.ainative.security.plugins.module_utils import jwt as jose
-from ansible_collections.ainative.security.plugins.module_utils.jwt_probe import CASE_NAMES, ProbeError, probe
-
-ALGORITHMS = list(jose.ALGORITHMS)
-
-
-def _read(module, path, what):
-    try:
-        with open(path, "r") as handle:
-            return handle.read()
-    except (IOError, OSError) as exc:
-        module.fail_json(msg="cannot read %s %s: %s" % (what, path, exc.strerror or exc))
+from ansible_collections.ainative.security.plugins.module_utils.core.module import ControlModule
+from ansible_collections.ainative.security.plugins.module_utils.jwt_assurance import probe
+from ansible_collections.ainative.security.plugins.module_utils.jwt_assurance.tokens import ALGORITHMS
 
 
 def main():
-    module = AnsibleModule(
+    module = ControlModule(
+        "api_jwt_probe",
         argument_spec=dict(
             url=dict(type="str", required=True),
             method=dict(type="str", default="GET", choices=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]),
@@ -334,14 +417,14 @@ def main():
             subject=dict(type="str", default="ainative-probe"),
             signing_key=dict(type="str", no_log=True),
             signing_key_path=dict(type="path"),
-            algorithm=dict(type="str", default="RS256", choices=ALGORITHMS),
+            algorithm=dict(type="str", default="RS256", choices=list(ALGORITHMS)),
             kid=dict(type="str"),
             token=dict(type="str", no_log=True),
             public_key=dict(type="str"),
             token_lifetime=dict(type="int", default=300, no_log=False),
             extra_claims=dict(type="dict", default={}),
-            cases=dict(type="list", elements="str", choices=list(CASE_NAMES)),
-            required_cases=dict(type="list", elements="str", choices=list(CASE_NAMES)),
+            cases=dict(type="list", elements="str", choices=list(probe.CASE_NAMES)),
+            required_cases=dict(type="list", elements="str", choices=list(probe.CASE_NAMES)),
             reject_status=dict(type="list", elements="int", default=[400, 401, 403]),
             query_param=dict(type="str", default="access_token"),
             token_header=dict(type="str", default="Authorization", no_log=False),
@@ -354,49 +437,17 @@ def main():
             injection_key=dict(type="str", no_log=True),
             injection_key_path=dict(type="path"),
             injection_kid=dict(type="str"),
-            fail_on_violation=dict(type="bool", default=True),
+            pinned_key=dict(type="bool", default=False),
+            max_token_lifetime=dict(type="int", default=probe.DEFAULT_MAX_LIFETIME, no_log=False),
+            fail_on_violation=dict(type="bool"),
         ),
+        gate="LOW",
+        legacy_gate={"fail_on_violation": "LOW"},
         required_one_of=[["signing_key", "signing_key_path", "token"]],
         mutually_exclusive=[["signing_key", "signing_key_path", "token"], ["injection_key", "injection_key_path"]],
         required_by={"signing_key": ["issuer", "audience"], "signing_key_path": ["issuer", "audience"]},
-        supports_check_mode=True,
     )
-    params = module.params
-    if not params["url"].lower().startswith(("http://", "https://")):
-        module.fail_json(msg="url must start with http:// or https://, got %r" % params["url"])
-    if params["token_lifetime"] < 30:
-        module.fail_json(msg="token_lifetime must be at least 30 seconds")
-    signing_key = params["signing_key"]
-    if params["signing_key_path"]:
-        signing_key = _read(module, params["signing_key_path"], "signing_key_path")
-    injection_key = params["injection_key"]
-    if params["injection_key_path"]:
-        injection_key = _read(module, params["injection_key_path"], "injection_key_path")
-    needs_crypto = params["algorithm"] not in jose.HMAC_ALGORITHMS or params["token"] is not None
-    if needs_crypto and not jose.HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib("cryptography"), exception=str(jose.CRYPTOGRAPHY_IMPORT_ERROR))
-    try:
-        result = probe(
-            url=params["url"], method=params["method"], headers=params["headers"], body=params["body"],
-            issuer=params["issuer"], audience=params["audience"], subject=params["subject"],
-            signing_key=signing_key, algorithm=params["algorithm"], kid=params["kid"], token=params["token"],
-            public_key=params["public_key"], token_lifetime=params["token_lifetime"],
-            extra_claims=params["extra_claims"], cases=params["cases"], required_cases=params["required_cases"],
-            reject_status=params["reject_status"], query_param=params["query_param"],
-            token_header=params["token_header"], token_scheme=params["token_scheme"],
-            validate_certs=params["validate_certs"], ca_path=params["ca_path"], timeout=params["timeout"],
-            injection_url=params["injection_url"], injection_x5u_url=params["injection_x5u_url"],
-            injection_key=injection_key, injection_kid=params["injection_kid"])
-    except ProbeError as exc:
-        module.fail_json(msg=str(exc))
-    result["changed"] = False
-    if not result["passed"] and params["fail_on_violation"]:
-        accepted = [c for c in result["cases"] if c["name"] in result["failed_required"]]
-        module.fail_json(msg="%s failed %d required JWT case(s): %s" % (
-            result["target"], len(accepted),
-            "; ".join("%s (expected %s, got %s)" % (c["name"], c["expected"], c["status"]) for c in accepted)),
-            **result)
-    module.exit_json(**result)
+    module.run(probe.run)
 
 
 if __name__ == "__main__":

@@ -26,33 +26,40 @@ description:
   - O(source=lookup_events) reads the CloudTrail LookupEvents API in every enabled region (or O(regions)), one
     C(EventName) attribute per call when the selected detections allow it, 50 events per page, every page,
     rate-limited to O(lookup_rate) requests per second per region and retried with jittered backoff when
-    throttled. A region whose lookups fail is reported in RV(coverage) as incomplete, never skipped silently.
+    throttled. RV(coverage) counts regions; a region whose lookups fail is a coverage gap, never skipped silently.
   - O(source=s3) reads a trail's log archive (C(AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/), organization
-    trails C(AWSLogs/<org-id>/<account>/...) too), downloading in parallel and parsing in worker processes.
+    trails C(AWSLogs/<org-id>/<account>/...) too), downloading in parallel (at most O(concurrency) files in
+    flight, so memory does not grow with the archive) and parsing in worker processes.
+  - In O(source=s3), every folder under C(AWSLogs/) that is not named like an account or organization id is
+    read when it has the CloudTrail layout (and named in RV(notes)), and is a coverage gap when it has not.
+    An account and region without any log file in the window is a gap too (no log files delivered), as a
+    delivery gap is itself a sign of tampering.
   - O(source=local) reads C(.json.gz) or C(.json) CloudTrail files (files, folders or glob patterns) for forensics.
+  - For V(s3) and V(local), RV(coverage) counts log files read; a file that cannot be read, or is not a
+    CloudTrail log (no C(Records) list, for example a digest file), is a coverage gap for either parser.
+  - An incomplete run (a gap, or nothing examined) fails the gate unless O(accept_incomplete) gives a reason.
   - Uses C(isal) and C(msgspec) when installed for speed; falls back to the standard library.
   - The module only reads; it never changes anything, so check mode runs the full hunt.
 author:
   - Ainative Security Team (@ainative-security)
 extends_documentation_fragment:
   - ainative.security.attributes
+  - ainative.security.attributes.action_group_security_aws
+  - ainative.security.control
+  - ainative.security.control.gate
+  - ainative.security.control.reports
+  - ansible.builtin.files
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
 attributes:
   check_mode:
     support: full
-    details: The module only reads, so check mode runs the same hunt.
+    details: The module only reads AWS, so check mode runs the same hunt (reports are not written).
   diff_mode:
     support: none
   platform:
     platforms: aws
-  action_group:
-    description: Use C(group/ainative.security.aws) (which extends C(amazon.aws.aws)) or C(group/ainative.security.security) in C(module_defaults).
-    support: full
-    membership:
-      - ainative.security.aws
-      - ainative.security.security
 options:
   source:
     description:
@@ -143,19 +150,15 @@ options:
       - Sliding window of the threshold detections.
     type: str
     default: 10m
-  fail_on:
-    description:
-      - Fail the task when a finding has at least this severity (for scheduled AWX jobs). Findings are still returned.
-    type: str
-    choices: [INFO, LOW, MEDIUM, HIGH, CRITICAL]
   fail_on_incomplete:
     description:
-      - Fail when some region, account or file could not be read.
+      - Deprecated, an incomplete run now fails the gate by default; use O(accept_incomplete) to let one pass.
+      - "V(false) (the 0.1.0 default) lets an incomplete run pass, with the accepted reason C(fail_on_incomplete: false (deprecated))."
     type: bool
-    default: false
   max_findings:
     description:
-      - Return at most this many findings (most severe first); RV(counts) and RV(summary) always cover all. 0 keeps all.
+      - Return at most this many findings (most severe first); RV(counts) and RV(summary) always cover all. V(0) keeps all.
+      - Also bounds the event ids and source IPs kept as evidence in each threshold finding.
     type: int
     default: 500
   lookup_rate:
@@ -199,6 +202,16 @@ EXAMPLES = r"""
     since: 24h
     allowed_cidrs: [203.0.113.0/24, 10.0.0.0/8]
     fail_on: HIGH
+    reports:
+      sarif: /var/lib/awx/reports/cloudtrail.sarif
+
+- name: A region that is known to be quiet may leave the run incomplete, with the reason recorded
+  ainative.security.cloudtrail_hunt:
+    source: s3
+    bucket: org-cloudtrail-logs
+    regions: [eu-south-2]
+    since: 1h
+    accept_incomplete: eu-south-2 has no workload (ticket SEC-12)
 
 - name: Hunt a week of the organization trail's archive for logging and exposure changes
   ainative.security.cloudtrail_hunt:
@@ -219,7 +232,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 findings:
-  description: One finding per hit (threshold detections one per group), most severe first, at most O(max_findings).
+  description:
+    - Findings in the collection's shared model, most severe first, at most O(max_findings).
+    - One finding per hit; threshold detections one per group, with C(count) and every C(event_ids) (at most O(max_findings)).
   returned: always
   type: list
   elements: dict
@@ -233,10 +248,46 @@ findings:
       location: {resource: 3bd0a3c6-3e3e-4b8c-9c0e-1f1e2d3c4b5a, path: "s3://trail/AWSLogs/..."}
       details: {event_time: "2026-11-25T08:12:44Z", principal: "arn:aws:iam::123456789012:user/alice",
                 source_ip: 198.51.100.7, region: us-east-1, technique: T1078.004}
+findings_truncated:
+  description: True when RV(findings) was cut at O(max_findings); reports and RV(summary) hold every finding.
+  returned: always
+  type: bool
 summary:
-  description: Counts of all findings by severity, kind and status.
+  description: Counts of every finding by severity, kind and status.
   returned: always
   type: dict
+verdict:
+  description: V(pass), V(findings) (open findings below the gate), V(fail) (findings fail the gate) or V(incomplete) (coverage incomplete and not accepted).
+  returned: always
+  type: str
+gate:
+  description:
+    - The gate's decision - C(fail_on), C(fail_on_ids), C(failing), C(failing_ids), C(incomplete),
+      C(accepted_incomplete), C(report_only), C(failed), C(verdict) and C(reason).
+  returned: always
+  type: dict
+coverage:
+  description:
+    - What the control examined, in C(files) read (V(s3), V(local)) or C(regions) hunted (V(lookup_events)).
+    - Before 0.2.0 this was the per account and region list now returned as RV(coverage_detail).
+    - What the control examined - C(unit), C(asked), C(examined), C(missed) (each with C(item) and C(reason),
+      at most 50), C(missed_count), C(complete), C(gaps) and C(accepted_incomplete).
+  returned: always
+  type: dict
+notes:
+  description: Remarks about the run (expired waivers, baseline counts, skipped inputs).
+  returned: always
+  type: list
+  elements: str
+reports:
+  description: Reports written, by format, each with C(path) and C(changed).
+  returned: always
+  type: dict
+expired_ignores:
+  description: Ignore entries past their expiry that matched a finding.
+  returned: always
+  type: list
+  elements: dict
 counts:
   description: Number of findings per selected detection id.
   returned: always
@@ -261,33 +312,29 @@ events_in_window:
   returned: always
   type: int
 files_scanned:
-  description: Log files read (V(s3) and V(local)).
+  description: Log files read and parsed (V(s3) and V(local)); files that failed are in RV(coverage).
   returned: always
   type: int
-coverage:
-  description: Per region, account or source, whether everything could be read, and the errors if not.
+coverage_detail:
+  description:
+    - Per account and region (V(s3)), region (V(lookup_events)) or the whole run (V(local)), whether everything
+      could be read, with C(files_listed), C(files_read), C(files_failed), C(error_count) and the first 20 C(errors).
+    - V(s3) folders that could not be listed or are not the CloudTrail layout have an entry with C(folder).
   returned: always
   type: list
   elements: dict
 coverage_complete:
-  description: False when some part of the window could not be read.
+  description: False when some part of the window could not be read (the same as C(coverage.complete)).
   returned: always
   type: bool
 parser:
   description: The parser used (V(msgspec+isal), V(json+zlib), ...).
   returned: always
   type: str
-notes:
-  description: Remarks on the run (inactive detections, truncation, incomplete coverage).
-  returned: always
-  type: list
-  elements: str
 """
 
-from ansible_collections.ainative.security.plugins.module_utils.cloud.aws import (
-    AnsibleAWSModule, AWSAuditError, Clients)
-from ansible_collections.ainative.security.plugins.module_utils.core import findings as fmodel
-from ansible_collections.ainative.security.plugins.module_utils.cloudtrail import hunt
+from ansible_collections.ainative.security.plugins.module_utils.cloud.aws import AWSControlModule
+from ansible_collections.ainative.security.plugins.module_utils.cloud import cloudtrail
 
 
 def main():
@@ -309,51 +356,24 @@ def main():
         brute_force_threshold=dict(type="int", default=10),
         unauthorized_threshold=dict(type="int", default=10),
         burst_window=dict(type="str", default="10m"),
-        fail_on=dict(type="str", choices=["INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL"]),
-        fail_on_incomplete=dict(type="bool", default=False),
-        max_findings=dict(type="int", default=500),
+        fail_on_incomplete=dict(type="bool"),
         lookup_rate=dict(type="float", default=2.0),
         max_lookup_events=dict(type="int", default=0),
         concurrency=dict(type="int", default=16),
         workers=dict(type="int", default=0),
         parser=dict(type="str", choices=["auto", "msgspec", "json"], default="auto"),
     )
-    module = AnsibleAWSModule(
+    module = AWSControlModule(
+        "cloudtrail_hunt",
         argument_spec=argument_spec,
-        supports_check_mode=True,
+        gate=None,
+        max_findings=500,
+        # 0.1.0's default (false) let incomplete runs pass; now they fail unless accepted.
+        legacy_gate={"fail_on_incomplete": ({}, {"accept_incomplete": "fail_on_incomplete: false (deprecated)"})},
         mutually_exclusive=[("since", "start_time")],
         required_if=[("source", "s3", ["bucket"]), ("source", "local", ["paths"])],
     )
-    params = module.params
-    for name in ("brute_force_threshold", "unauthorized_threshold", "concurrency"):
-        if params[name] < 1:
-            module.fail_json(msg="%s must be at least 1, got %d" % (name, params[name]))
-    if params["lookup_rate"] <= 0 or params["lookup_rate"] > 2.0:
-        module.fail_json(msg="lookup_rate must be above 0 and at most 2 (the LookupEvents quota per region), got %s"
-                         % params["lookup_rate"])
-    if params["max_findings"] < 0 or params["workers"] < 0 or params["max_lookup_events"] < 0:
-        module.fail_json(msg="max_findings, workers and max_lookup_events cannot be negative")
-    error = result = None
-    try:
-        clients = None if params["source"] == "local" else Clients(module, max_pool=params["concurrency"])
-        result = hunt(params, clients)
-    except AWSAuditError as exc:
-        error = exc.msg
-    if error:  # outside the except block: no traceback in the result
-        module.fail_json(msg=error)
-    all_findings = result.pop("_all_findings")
-    for note in result["notes"]:
-        if note.startswith("coverage is incomplete"):
-            module.warn(note)
-    if params["fail_on_incomplete"] and not result["coverage_complete"]:
-        module.fail_json(msg="the hunt could not read everything: " + "; ".join(
-            n for n in result["notes"] if n.startswith("coverage")), changed=False, **result)
-    gated = fmodel.gate(all_findings, params["fail_on"])
-    if gated:
-        ids = sorted(set(f["id"] for f in gated))
-        module.fail_json(msg="%d finding(s) at or above %s: %s" % (len(gated), params["fail_on"], ", ".join(ids)),
-                         changed=False, **result)
-    module.exit_json(changed=False, **result)
+    module.run(cloudtrail.run)
 
 
 if __name__ == "__main__":

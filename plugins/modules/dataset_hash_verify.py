@@ -21,13 +21,24 @@ description:
   - Pass that value as O(manifest_digest) to make the module refuse a manifest that changed after approval.
   - Hostile manifests and trees are refused, with a message naming the entry, absolute paths, C(..), NUL
     bytes, symlinks (unless O(follow_symlinks), and never outside the root), devices, FIFOs and sockets.
+    With O(follow_symlinks), links are resolved by the module one component at a time under directory
+    descriptors opened without following links, so a link swapped in out of the root is refused, never read.
     Each file is opened without following symlinks on any path component, checked to be a regular file and
     the same inode the tree walk saw, and hashed from that same descriptor.
+  - Names are bytes, as on disk; a manifest path may start with C(./) (as C(find . | xargs sha256sum) writes).
+    The manifest must be a regular file of at most 512 MiB.
   - Hashing runs in one process per CPU with reusable 1 MiB buffers; OpenSSL uses the CPU's SHA extensions.
+  - Every result carries RV(coverage) (unit C(files)) and a gate decision in RV(verdict) and RV(gate). A file
+    the manifest lists but that could not be read, or that O(ignore) leaves out, is not examined, so such a
+    run is incomplete and fails the gate unless O(accept_incomplete) gives a reason.
 author:
   - Ainative Security Team (@ainative-security)
 extends_documentation_fragment:
   - ainative.security.attributes
+  - ainative.security.attributes.action_group_security
+  - ainative.security.control
+  - ainative.security.control.reports
+  - ansible.builtin.files
 attributes:
   check_mode:
     support: full
@@ -81,9 +92,12 @@ options:
     choices: [sha256, sha384, sha512, blake2b, blake3]
   ignore:
     description:
-      - Glob patterns of paths relative to O(path) to leave out, in both the tree and the manifest.
+      - Glob patterns of paths relative to O(path) to leave out, in both the tree and the manifest. These are
+        path globs (not the waivers other controls take under this name).
         C(*) stays within one path component, C(**) crosses them, a pattern without C(/) matches a name at
         any depth, and V(.git/**) also skips the directory itself.
+      - A file the manifest lists that a pattern leaves out is not examined, so the run is incomplete (see
+        O(accept_incomplete)).
     type: list
     elements: str
     default: []
@@ -97,23 +111,62 @@ options:
         refused. When false, any symlink that is not ignored is refused.
     type: bool
     default: false
+  fail_on:
+    description:
+      - Fail when an open finding has this severity or a higher one. Mismatched, missing and unsafe files are
+        V(HIGH), extra files V(MEDIUM), so the default V(MEDIUM) fails on every problem, as 0.1.0 did.
+      - One of V(none), V(INFO), V(LOW), V(MEDIUM), V(HIGH), V(CRITICAL), in any case. V(none) gates on
+        O(fail_on_ids) and coverage only.
+    type: str
+    default: MEDIUM
+    version_added: 0.2.0
+  fail_on_ids:
+    description:
+      - Finding ids (V(dataset_file_mismatch), V(dataset_file_missing), V(dataset_file_extra),
+        V(dataset_file_unsafe)) that fail the gate whatever their severity.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.2.0
+  accept_incomplete:
+    description:
+      - Why an incomplete run may pass the gate (files that could not be read, or listed files left out by
+        O(ignore)). The reason is recorded in RV(gate) and RV(coverage).
+    type: str
+    version_added: 0.2.0
+  report_only:
+    description: Report the gate's decision in RV(gate) and RV(verdict) but do not fail the task.
+    type: bool
+    default: false
+    version_added: 0.2.0
+  baseline:
+    description:
+      - JSON report of an earlier run. Only findings whose fingerprint it lacks fail the gate.
+    type: path
+    version_added: 0.2.0
   fail_on_mismatch:
     description:
-      - Fail the task when verification finds a mismatched, missing, unreadable or unsafe file (or an extra
-        one unless O(allow_extra)). When false the task reports the findings and succeeds.
+      - Deprecated, use O(fail_on). V(true) is O(fail_on=MEDIUM), V(false) is O(fail_on=none); an incomplete
+        run still fails unless O(accept_incomplete) is set.
     type: bool
-    default: true
-  max_reported:
-    description: Longest list returned per problem kind (counts are always complete). V(0) returns all.
+  max_findings:
+    description:
+      - Longest list returned in RV(findings) and per problem kind (counts are always complete). V(0) returns all.
     type: int
     default: 100
+    aliases: [max_reported]
+    version_added: 0.2.0
   workers:
     description: Hashing processes. V(0) uses one per CPU.
     type: int
     default: 0
   manifest_mode:
-    description: Permissions of a created manifest, in octal.
-    type: str
+    description:
+      - Permissions of a created manifest, in octal (V("0644")) or symbolic (V(u=rw,g=r,o=r)) form, as the
+        O(ansible.builtin.file#module:mode) option; Ansible validates and applies it.
+      - This is the file option C(mode) of the manifest (O(mode) selects verify or create). The other file
+        options (O(owner), O(group), ...) apply to the created manifest and to the reports.
+    type: raw
     default: "0644"
   backup:
     description: Keep a timestamped copy of a manifest that O(mode=create) replaces.
@@ -148,8 +201,16 @@ EXAMPLES = r"""
     path: /models/llm
     manifest: /models/llm/SHA256SUMS
     allow_extra: true
-    fail_on_mismatch: false
+    fail_on: none  # report findings only; a file not examined still fails (see accept_incomplete)
   register: model_check
+
+- name: Verify the model, and write a JSON and a SARIF report
+  ainative.security.dataset_hash_verify:
+    path: /models/llm
+    manifest: /models/llm/SHA256SUMS
+    reports:
+      json: /var/lib/ainative/reports/model.json
+      sarif: /var/lib/ainative/reports/model.sarif
 
 - name: Verify one model file
   ainative.security.dataset_hash_verify:
@@ -158,12 +219,63 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+findings:
+  description: Findings in the collection's shared model, most severe first, at most O(max_findings).
+  returned: always
+  type: list
+  elements: dict
+findings_truncated:
+  description: True when RV(findings) was cut at O(max_findings); reports and RV(summary) hold every finding.
+  returned: always
+  type: bool
+summary:
+  description: Counts of every finding by severity, kind and status.
+  returned: always
+  type: dict
+verdict:
+  description:
+    - V(pass), V(findings) (open findings below the gate), V(fail) (findings fail the gate) or V(incomplete)
+      (coverage incomplete and not accepted).
+  returned: always
+  type: str
+gate:
+  description:
+    - The gate's decision - C(fail_on), C(fail_on_ids), C(failing), C(failing_ids), C(incomplete),
+      C(accepted_incomplete), C(report_only), C(failed), C(verdict) and C(reason).
+  returned: always
+  type: dict
+coverage:
+  description:
+    - What the control examined - C(unit) (here C(files)), C(asked), C(examined), C(missed) (each with C(item) and
+      C(reason), at most 50), C(missed_count), C(complete), C(gaps) and C(accepted_incomplete).
+    - C(asked) is every file the manifest lists (verify) or the walk found (create); a file counts as examined
+      when its outcome is known (hashed, size-checked, found missing or refused as unsafe).
+  returned: always
+  type: dict
+notes:
+  description: Remarks about the run (expired waivers, baseline counts, skipped inputs).
+  returned: always
+  type: list
+  elements: str
+reports:
+  description: Reports written, by format, each with C(path) and C(changed).
+  returned: always
+  type: dict
+expired_ignores:
+  description: Ignore entries past their expiry that matched a finding.
+  returned: always
+  type: list
+  elements: dict
+msg:
+  description: One line - what was found, how many files were examined and the gate's decision.
+  returned: always
+  type: str
 mode:
   description: What was done, V(verify) or V(create).
   returned: always
   type: str
 verified:
-  description: True when the data matched; null in O(mode=create).
+  description: True when the data matched and every listed file was examined; null in O(mode=create).
   returned: always
   type: bool
 algorithm:
@@ -201,21 +313,21 @@ throughput_mib_s:
   returned: always
   type: float
 counts:
-  description: Complete counts per outcome (ok, mismatched, missing, extra, unsafe, unreadable, extra_allowed).
+  description: Complete counts per outcome (ok, mismatched, missing, extra, unsafe, unreadable, ignored, extra_allowed).
   returned: in O(mode=verify) of a tree
   type: dict
 mismatched:
-  description: Files whose content differs, with expected and actual digest (or sizes), at most O(max_reported).
+  description: Files whose content differs, with expected and actual digest (or sizes), at most O(max_findings).
   returned: in O(mode=verify)
   type: list
   elements: dict
 missing:
-  description: Paths listed in the manifest but absent, at most O(max_reported).
+  description: Paths listed in the manifest but absent, at most O(max_findings).
   returned: in O(mode=verify) of a tree
   type: list
   elements: str
 extra:
-  description: Paths in the tree but not in the manifest, at most O(max_reported).
+  description: Paths in the tree but not in the manifest, at most O(max_findings).
   returned: in O(mode=verify) of a tree, unless O(allow_extra)
   type: list
   elements: str
@@ -235,32 +347,23 @@ unreadable:
   type: list
   elements: dict
 truncated:
-  description: True when some list was cut at O(max_reported).
+  description: True when some list was cut at O(max_findings).
   returned: in O(mode=verify) of a tree
   type: bool
-findings:
-  description: Problems in the collection's shared findings model (control C(dataset_hash_verify), kind C(integrity)).
-  returned: always
-  type: list
-  elements: dict
-summary:
-  description: Counts of the findings by severity, kind and status.
-  returned: always
-  type: dict
 backup_file:
   description: Copy of the replaced manifest.
   returned: when O(backup) and a manifest was replaced
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.ainative.security.plugins.module_utils import dataset_integrity
-from ansible_collections.ainative.security.plugins.module_utils.hashing import ALGORITHMS, HashingError
+from ansible_collections.ainative.security.plugins.module_utils.core.module import COLLECTION, DEPRECATED_IN, ControlModule
+from ansible_collections.ainative.security.plugins.module_utils.integrity import dataset
+from ansible_collections.ainative.security.plugins.module_utils.integrity.digests import ALGORITHMS
 
 
 def main():
-    module = AnsibleModule(
+    module = ControlModule(
+        dataset.CONTROL,
         argument_spec=dict(
             path=dict(type="path", required=True),
             mode=dict(type="str", choices=["verify", "create"], default="verify"),
@@ -269,34 +372,26 @@ def main():
             manifest_format=dict(type="str", choices=["auto", "json", "sha256sum"], default="auto"),
             manifest_digest=dict(type="str"),
             algorithm=dict(type="str", choices=list(ALGORITHMS)),
+            # 0.1.0's path globs replace the shared waiver list of the same name.
             ignore=dict(type="list", elements="str", default=[]),
             allow_extra=dict(type="bool", default=False),
             follow_symlinks=dict(type="bool", default=False),
-            fail_on_mismatch=dict(type="bool", default=True),
-            max_reported=dict(type="int", default=100),
+            fail_on_mismatch=dict(type="bool"),
+            max_findings=dict(type="int", default=100, aliases=["max_reported"], deprecated_aliases=[
+                dict(name="max_reported", version=DEPRECATED_IN, collection_name=COLLECTION)]),
             workers=dict(type="int", default=0),
-            manifest_mode=dict(type="str", default="0644"),
+            manifest_mode=dict(type="raw", default="0644"),
             backup=dict(type="bool", default=False),
         ),
+        gate=dataset.DEFAULT_GATE,
+        max_findings=100,
+        reports=True,
+        legacy_gate={"fail_on_mismatch": dataset.DEFAULT_GATE},
         mutually_exclusive=[("digest", "manifest"), ("digest", "manifest_digest")],
         required_one_of=[("digest", "manifest")],
         required_if=[("mode", "create", ("manifest",))],
-        supports_check_mode=True,
     )
-    params = module.params
-    if params["max_reported"] < 0 or params["workers"] < 0:
-        module.fail_json(msg="max_reported and workers must be 0 or more")
-    try:
-        int(params["manifest_mode"], 8)
-    except ValueError:
-        module.fail_json(msg="manifest_mode %r is not an octal mode such as 0644" % params["manifest_mode"])
-    try:
-        result = dataset_integrity.run(params, module.check_mode, module._diff)
-    except HashingError as exc:
-        module.fail_json(msg=str(exc))
-    if result["verified"] is False and params["fail_on_mismatch"]:
-        module.fail_json(msg=dataset_integrity.failure_message(result), **result)
-    module.exit_json(**result)
+    module.run(dataset.run)
 
 
 if __name__ == "__main__":

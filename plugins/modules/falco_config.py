@@ -26,6 +26,7 @@ author:
   - Ainative Security Team (@ainative-security)
 extends_documentation_fragment:
   - ainative.security.attributes
+  - ansible.builtin.files
 attributes:
   check_mode:
     support: full
@@ -130,10 +131,11 @@ options:
     description: Keep a copy of the drop-in it replaces.
     type: bool
     default: true
-  mode:
-    description: File mode, as an octal string.
-    type: str
-    default: '0644'
+notes:
+  - The file options (O(mode), O(owner), ...) apply to the drop-in; a new drop-in gets mode C(0644) unless O(mode)
+    says otherwise.
+  - The directory of O(dest) must exist (the Falco package creates C(/etc/falco/config.d)); a missing one is
+    refused, since it usually means Falco is not installed or O(dest) has a typo.
 seealso:
   - module: ainative.security.falco_rules
 """
@@ -169,18 +171,26 @@ backup_file:
   description: Copy of the replaced drop-in.
   returned: when a drop-in was replaced and backup is true
   type: str
+verdict:
+  description: V(pass) when every step was done, V(incomplete) otherwise (then the task fails).
+  returned: always
+  type: str
+coverage:
+  description:
+    - What the module examined - C(unit) (V(drop-ins)), C(asked), C(examined), C(missed), C(complete) and C(gaps).
+  returned: always
+  type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.ainative.security.plugins.module_utils import falco_files
-from ansible_collections.ainative.security.plugins.module_utils.falco_files import ConfigDeployer, FalcoFileError
+from ansible_collections.ainative.security.plugins.module_utils.core.module import NO_GATE, ControlModule
+from ansible_collections.ainative.security.plugins.module_utils.falco import config
 
 PRIORITIES = ["emergency", "alert", "critical", "error", "warning", "notice", "informational", "info", "debug"]
 
 
 def main():
-    module = AnsibleModule(
+    module = ControlModule(
+        "falco_config",
         argument_spec=dict(
             dest=dict(type="path", default="/etc/falco/config.d/50-ainative.yaml"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
@@ -211,23 +221,13 @@ def main():
             rules_files=dict(type="list", elements="path"),
             settings=dict(type="dict"),
             backup=dict(type="bool", default=True),
-            mode=dict(type="str", default="0644"),
         ),
-        supports_check_mode=True,
+        gate=NO_GATE,
+        max_findings=None,
+        reports=False,
+        add_file_common_args=True,
     )
-    if module.params["state"] == "present" and not falco_files.HAS_YAML:
-        module.fail_json(msg=missing_required_lib("PyYAML"))
-    try:
-        int(module.params["mode"], 8)
-    except ValueError:
-        module.fail_json(msg="mode %r is not an octal file mode such as '0644'" % module.params["mode"])
-    try:
-        result = ConfigDeployer(module).apply()
-    except FalcoFileError as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-    for warning in result.get("config_warnings", []):
-        module.warn(warning)
-    module.exit_json(**result)
+    module.run(config.run)
 
 
 if __name__ == "__main__":

@@ -18,13 +18,20 @@ description:
     or from lines given, and filters them.
   - Returns counts by priority and rule, the containers involved (ready for M(ainative.security.falco_response)),
     the newest matching events (bounded by I(limit)) and one finding per rule and container.
-  - The file is streamed line by line, so large logs do not need to fit in memory. Lines that are not Falco JSON
-    alerts (Falco's own log lines, text-format alerts) are counted in C(skipped_lines).
+  - The file is streamed line by line, so large logs do not need to fit in memory. Every non-empty line that is not
+    a Falco JSON alert (Falco's own log lines, text-format alerts, a file that is no Falco log) is counted in
+    C(skipped_lines) and missed in RV(coverage), so the run is incomplete and the gate fails unless
+    O(accept_incomplete) gives a reason. A log with no alert at all is incomplete as well.
   - Read-only; meant for scheduled AWX jobs.
 author:
   - Ainative Security Team (@ainative-security)
 extends_documentation_fragment:
   - ainative.security.attributes
+  - ainative.security.attributes.action_group_security
+  - ainative.security.control
+  - ainative.security.control.gate
+  - ainative.security.control.reports
+  - ansible.builtin.files
 attributes:
   check_mode:
     support: full
@@ -80,10 +87,6 @@ options:
     description: Most matching events to return (the newest); C(0) returns all. Counts always cover all.
     type: int
     default: 100
-  fail_on:
-    description: Fail when a matching event maps to this severity or higher (C(CRITICAL), C(HIGH), ...).
-    type: str
-    choices: [CRITICAL, HIGH, MEDIUM, LOW, INFO]
 notes:
   - Falco writes JSON alerts only with C(json_output=true) (see M(ainative.security.falco_config)).
   - Priorities map to severities as emergency/alert/critical=CRITICAL, error=HIGH, warning=MEDIUM, notice=LOW,
@@ -117,7 +120,7 @@ matched:
   returned: always
   type: int
 skipped_lines:
-  description: Non-empty lines that were not Falco JSON alerts.
+  description: Non-empty lines that were not Falco JSON alerts (each is a miss in RV(coverage)).
   returned: always
   type: int
 events:
@@ -152,32 +155,60 @@ last_time:
   returned: always
   type: str
 findings:
-  description: One runtime finding per rule and container (or host), at the highest priority seen.
+  description: One runtime finding per rule and container (or host), at the highest priority seen, most severe first, at most O(max_findings).
   returned: always
   type: list
   elements: dict
+findings_truncated:
+  description: True when RV(findings) was cut at O(max_findings); reports and RV(summary) hold every finding.
+  returned: always
+  type: bool
 summary:
-  description: Counts of the findings.
+  description: Counts of every finding by severity, kind and status.
   returned: always
   type: dict
+verdict:
+  description: V(pass), V(findings) (open findings below the gate), V(fail) (findings fail the gate) or V(incomplete) (coverage incomplete and not accepted).
+  returned: always
+  type: str
+gate:
+  description:
+    - The gate's decision - C(fail_on), C(fail_on_ids), C(failing), C(failing_ids), C(incomplete),
+      C(accepted_incomplete), C(report_only), C(failed), C(verdict) and C(reason).
+  returned: always
+  type: dict
+coverage:
+  description:
+    - What the control examined (unit V(events), the alert lines read).
+    - C(unit), C(asked), C(examined), C(missed) (each with C(item) and C(reason), at most 50), C(missed_count),
+      C(complete), C(gaps) and C(accepted_incomplete).
+  returned: always
+  type: dict
+notes:
+  description: Remarks about the run (expired waivers, baseline counts, skipped inputs).
+  returned: always
+  type: list
+  elements: str
+reports:
+  description: Reports written, by format, each with C(path) and C(changed).
+  returned: always
+  type: dict
+expired_ignores:
+  description: Ignore entries past their expiry that matched a finding.
+  returned: always
+  type: list
+  elements: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.ainative.security.plugins.module_utils.core import findings
-from ansible_collections.ainative.security.plugins.module_utils.falco_events import (
-    Filter,
-    FalcoEventsError,
-    event_findings,
-    iter_file,
-    triage,
-)
+from ansible_collections.ainative.security.plugins.module_utils.core.module import ControlModule
+from ansible_collections.ainative.security.plugins.module_utils.falco import events
 
 PRIORITIES = ["emergency", "alert", "critical", "error", "warning", "notice", "informational", "info", "debug"]
 
 
 def main():
-    module = AnsibleModule(
+    module = ControlModule(
+        "falco_events",
         argument_spec=dict(
             path=dict(type="path"),
             lines=dict(type="list", elements="raw"),
@@ -191,30 +222,12 @@ def main():
             sources=dict(type="list", elements="str"),
             hostnames=dict(type="list", elements="str"),
             limit=dict(type="int", default=100),
-            fail_on=dict(type="str", choices=["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO"]),
         ),
+        gate=None,
         required_one_of=[("path", "lines")],
         mutually_exclusive=[("path", "lines")],
-        supports_check_mode=True,
     )
-    params = module.params
-    if params["limit"] < 0:
-        module.fail_json(msg="limit must be 0 (all) or a positive number, got %d" % params["limit"])
-    try:
-        flt = Filter(priority=params["priority"], rules=params["rules"], exclude_rules=params["exclude_rules"],
-                     tags=params["tags"], since=params["since"], until=params["until"],
-                     containers=params["containers"], sources=params["sources"], hostnames=params["hostnames"])
-        source = iter_file(params["path"]) if params["path"] else params["lines"]
-        result = triage(source, flt, limit=params["limit"])
-    except FalcoEventsError as exc:
-        module.fail_json(msg=str(exc))
-    found = event_findings(result, params["path"] or "events")
-    result.update(changed=False, findings=found, summary=findings.summarize(found))
-    gated = findings.gate(found, params["fail_on"])
-    if gated:
-        module.fail_json(msg="%d finding(s) at or above %s: %s" % (
-            len(gated), params["fail_on"], "; ".join(f["title"] for f in gated[:10])), **result)
-    module.exit_json(**result)
+    module.run(events.run)
 
 
 if __name__ == "__main__":

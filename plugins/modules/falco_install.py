@@ -124,9 +124,21 @@ options:
     description: Verify TLS certificates when downloading the key.
     type: bool
     default: true
+  manage:
+    description:
+      - The steps this task does - V(key) (fetch, check and write the pinned signing key), V(repository),
+        V(package) (install or remove the pinned version) and V(service) (the driver's systemd unit).
+      - The C(ainative.security.falco) role uses O(manage=[key]) and does the rest with ansible.builtin modules,
+        using RV(package_spec) and C(ansible_facts.falco.unit). An empty list only reads the facts.
+    type: list
+    elements: str
+    choices: [key, repository, package, service]
+    default: [key, repository, package, service]
+    version_added: 0.2.0
 notes:
-  - The repository and the packages are verified by apt/rpm against the pinned key; this module parses the key
-    file to check fingerprints, revocation and expiry, it does not verify signatures itself.
+  - The repository and the packages are verified by apt/rpm against the pinned key; this module has gpg read the key
+    file (in a throw-away GNUPGHOME) to check fingerprints, revocation and expiry, it does not verify signatures
+    itself. C(gpg) (gnupg) must be installed on the host.
   - Falco's own key rotations (2023, 2026) broke hosts that trusted a URL instead of a fingerprint; pin the
     fingerprint and update it deliberately after checking U(https://falco.org/docs/setup/packages/).
 seealso:
@@ -189,6 +201,21 @@ notes:
   returned: always
   type: list
   elements: str
+package_spec:
+  description: The package to ask the package manager for - the pinned version, or the installed one when it
+    satisfies the pin (so a pin of C(0.42.1) is met by C(0.42.1-1)).
+  returned: when state is present
+  type: str
+  sample: falco=0.42.1
+verdict:
+  description: V(pass) when every step was done, V(incomplete) otherwise (then the task fails).
+  returned: always
+  type: str
+coverage:
+  description:
+    - What the module examined - C(unit) (V(steps)), C(asked), C(examined), C(missed), C(complete) and C(gaps).
+  returned: always
+  type: dict
 ansible_facts:
   description: Facts about Falco on the host.
   returned: always
@@ -201,24 +228,19 @@ ansible_facts:
       sample: {"installed": true, "version": "0.42.1", "driver": "modern_ebpf", "unit": "falco-modern-bpf.service"}
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.ainative.security.plugins.module_utils.falco_install import (
-    FALCO_KEY_FINGERPRINT,
-    FALCO_KEY_URL,
-    FalcoInstallError,
-    Installer,
-)
+from ansible_collections.ainative.security.plugins.module_utils.core.module import NO_GATE, ControlModule
+from ansible_collections.ainative.security.plugins.module_utils.falco import install
 
 
 def main():
-    module = AnsibleModule(
+    module = ControlModule(
+        "falco_install",
         argument_spec=dict(
             state=dict(type="str", choices=["present", "absent"], default="present"),
             version=dict(type="str"),
             driver=dict(type="str", choices=["modern_ebpf", "kmod", "ebpf", "none"], default="modern_ebpf"),
-            key_fingerprint=dict(type="list", elements="str", default=[FALCO_KEY_FINGERPRINT], no_log=False),
-            key_url=dict(type="str", default=FALCO_KEY_URL, no_log=False),
+            key_fingerprint=dict(type="list", elements="str", default=[install.FALCO_KEY_FINGERPRINT], no_log=False),
+            key_url=dict(type="str", default=install.FALCO_KEY_URL, no_log=False),
             key_content=dict(type="str", no_log=False),
             key_refresh=dict(type="bool", default=False, no_log=False),
             repo_url=dict(type="str"),
@@ -231,21 +253,14 @@ def main():
             service_state=dict(type="str", choices=["started", "stopped"], default="started"),
             timeout=dict(type="int", default=30),
             validate_certs=dict(type="bool", default=True),
+            manage=dict(type="list", elements="str", choices=list(install.STEPS), default=list(install.STEPS)),
         ),
+        gate=NO_GATE,
+        max_findings=None,
+        reports=False,
         mutually_exclusive=[("key_content", "key_url")],
-        supports_check_mode=True,
     )
-    installer = Installer(module)
-    try:
-        result = installer.apply()
-    except FalcoInstallError as exc:
-        module.fail_json(msg=str(exc), changes=installer.changes)
-    facts = result.pop("falco")
-    result.update(changed=installer.changed, changes=installer.changes, notes=installer.notes,
-                  ansible_facts={"falco": facts})
-    if module._diff and installer.changed:
-        result["diff"] = installer.diff
-    module.exit_json(**result)
+    module.run(install.run)
 
 
 if __name__ == "__main__":

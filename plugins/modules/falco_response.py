@@ -23,6 +23,11 @@ author:
   - Ainative Security Team (@ainative-security)
 extends_documentation_fragment:
   - ainative.security.attributes
+  - ainative.security.attributes.action_group_security
+  - ainative.security.control
+  - ainative.security.control.gate
+  - ainative.security.control.reports
+  - ansible.builtin.files
 attributes:
   check_mode:
     support: full
@@ -73,9 +78,10 @@ options:
     type: str
     default: KILL
   fail_on_error:
-    description: Fail when a container could not be stopped or killed.
+    description:
+      - Deprecated. A container that could not be stopped or killed is a miss in RV(coverage), so the task fails
+        unless O(accept_incomplete) gives a reason; V(false) sets O(accept_incomplete) for you.
     type: bool
-    default: true
 seealso:
   - module: ainative.security.falco_events
 """
@@ -108,43 +114,58 @@ responded:
   type: list
   elements: str
 findings:
-  description: One runtime finding per container acted on or spared.
+  description: One runtime finding per container acted on or spared, in the collection's shared model, most severe first, at most O(max_findings).
   returned: always
   type: list
   elements: dict
+findings_truncated:
+  description: True when RV(findings) was cut at O(max_findings); reports and RV(summary) hold every finding.
+  returned: always
+  type: bool
 summary:
-  description: Counts of the findings.
+  description: Counts of every finding by severity, kind and status.
   returned: always
   type: dict
+verdict:
+  description: V(pass), V(findings) (open findings below the gate), V(fail) (findings fail the gate) or V(incomplete) (coverage incomplete and not accepted).
+  returned: always
+  type: str
+gate:
+  description:
+    - The gate's decision - C(fail_on), C(fail_on_ids), C(failing), C(failing_ids), C(incomplete),
+      C(accepted_incomplete), C(report_only), C(failed), C(verdict) and C(reason).
+  returned: always
+  type: dict
+coverage:
+  description:
+    - What the control examined (unit V(containers); a failed action is a miss).
+    - C(unit), C(asked), C(examined), C(missed) (each with C(item) and C(reason), at most 50), C(missed_count),
+      C(complete), C(gaps) and C(accepted_incomplete).
+  returned: always
+  type: dict
+notes:
+  description: Remarks about the run (expired waivers, baseline counts, skipped inputs).
+  returned: always
+  type: list
+  elements: str
+reports:
+  description: Reports written, by format, each with C(path) and C(changed).
+  returned: always
+  type: dict
+expired_ignores:
+  description: Ignore entries past their expiry that matched a finding.
+  returned: always
+  type: list
+  elements: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.ainative.security.plugins.module_utils.core import findings
-from ansible_collections.ainative.security.plugins.module_utils.falco_events import (
-    FalcoEventsError,
-    Responder,
-    container_of,
-)
-
-
-def collect_targets(params):
-    targets = []
-    for target in params["targets"] or []:
-        if target.get("id") or target.get("name"):
-            targets.append(target)
-    for event in params["events"] or []:
-        container = container_of(event)
-        if container:
-            container["rules"] = [event.get("rule")]
-            targets.append(container)
-    for name in params["names"] or []:
-        targets.append({"id": None, "name": name})
-    return targets
+from ansible_collections.ainative.security.plugins.module_utils.core.module import ControlModule
+from ansible_collections.ainative.security.plugins.module_utils.falco import response
 
 
 def main():
-    module = AnsibleModule(
+    module = ControlModule(
+        response.CONTROL,
         argument_spec=dict(
             targets=dict(type="list", elements="dict"),
             events=dict(type="list", elements="dict"),
@@ -155,41 +176,14 @@ def main():
             dry_run=dict(type="bool", default=False),
             timeout=dict(type="int", default=10),
             signal=dict(type="str", default="KILL"),
-            fail_on_error=dict(type="bool", default=True),
+            fail_on_error=dict(type="bool"),
         ),
+        gate=None,
+        # 0.1.0: false let failed actions pass; now a failed action is a coverage gap.
+        legacy_gate={"fail_on_error": ({}, {"accept_incomplete": "fail_on_error: false (deprecated)"})},
         required_one_of=[("targets", "events", "names")],
-        supports_check_mode=True,
     )
-    params = module.params
-    targets = collect_targets(params)
-    result = dict(changed=False, actions=[], responded=[], findings=[], summary=findings.summarize([]))
-    if not targets:
-        module.exit_json(**result)
-    try:
-        responder = Responder(module, runtime=params["runtime"], action=params["action"],
-                              allow_list=params["allow_list"], timeout=params["timeout"], signal=params["signal"],
-                              dry_run=params["dry_run"] or module.check_mode)
-        actions = responder.respond(targets)
-    except FalcoEventsError as exc:
-        module.fail_json(msg=str(exc))
-    found = []
-    for record in actions:
-        label = record.get("name") or record.get("container")
-        severity = "HIGH" if record["result"] in ("stopped", "killed", "failed") else "INFO"
-        found.append(findings.make_finding(
-            "falco_response", "runtime", "container_%s" % record["result"], severity,
-            "container %s: %s%s" % (label, record["result"], " (%s)" % record["reason"] if record.get("reason") else ""),
-            target=label, location={"resource": record.get("id") or record.get("container")},
-            status="open" if record["result"] in ("stopped", "killed", "failed", "would_stop", "would_kill") else "ignored",
-            details={"rules": record.get("rules"), "runtime": record.get("runtime"), "image": record.get("image")}))
-    responded = [r.get("name") or r.get("container") for r in actions if r["result"] in ("stopped", "killed")]
-    result.update(changed=bool(responded), actions=actions, responded=responded,
-                  findings=findings.sort_findings(found), summary=findings.summarize(found))
-    failed = [r for r in actions if r["result"] == "failed"]
-    if failed and params["fail_on_error"]:
-        module.fail_json(msg="could not %s %s" % (params["action"], ", ".join(
-            "%s (%s)" % (r.get("name") or r["container"], r["reason"]) for r in failed)), **result)
-    module.exit_json(**result)
+    module.run(response.run)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ description:
     and (as warnings) names in C(in (...)) lists that look like undefined lists.
   - When the C(falco) binary is present (I(falco_validate=auto)) it also runs C(falco -V) on the same file set and
     refuses the file if Falco does.
-  - An invalid file never replaces the live one. A valid file is written atomically, with a backup of the old one.
+  - An invalid file, or one whose findings fail the gate (O(fail_on)), never replaces the live one. A valid file
+    is written atomically, with a backup of the old one. Errors are V(HIGH) findings, warnings V(LOW).
   - Without I(dest) the module only validates (useful in CI) and never reports a change.
 requirements:
   - PyYAML on the managed host (C(python3-yaml) on Debian/Ubuntu, C(python3-pyyaml) on RHEL).
@@ -29,6 +30,11 @@ author:
   - Ainative Security Team (@ainative-security)
 extends_documentation_fragment:
   - ainative.security.attributes
+  - ainative.security.attributes.action_group_security
+  - ainative.security.control
+  - ainative.security.control.gate
+  - ainative.security.control.reports
+  - ansible.builtin.files
 attributes:
   check_mode:
     support: full
@@ -74,19 +80,26 @@ options:
     description: Name or path of the Falco binary.
     type: str
     default: falco
+  fail_on:
+    description:
+      - Fail, and do not deploy, when a finding has this severity or a higher one. Errors are V(HIGH), warnings
+        (deprecated keys, unknown keys, possibly undefined lists) V(LOW).
+      - One of V(none), V(INFO), V(LOW), V(MEDIUM), V(HIGH), V(CRITICAL), in any case.
+    type: str
+    default: HIGH
+    version_added: 0.2.0
   fail_on_warnings:
-    description: Treat warnings (deprecated keys, unknown keys, possibly undefined lists) as errors.
+    description:
+      - Deprecated, use O(fail_on). V(true) is O(fail_on=LOW) (warnings fail too); V(false) keeps O(fail_on)
+        (errors still fail).
     type: bool
-    default: false
   backup:
     description: Keep a timestamped copy of the file it replaces.
     type: bool
     default: true
-  mode:
-    description: File mode of I(dest), as an octal string.
-    type: str
-    default: '0644'
 notes:
+  - The file options (O(mode), O(owner), ...) apply to I(dest) and to the reports; a new I(dest) gets mode C(0644)
+    unless O(mode) says otherwise.
   - Falco reloads rules when a watched file changes (C(watch_config_files)); the C(ainative.security.falco) role also
     reloads the service when a rules file changed.
 seealso:
@@ -147,24 +160,58 @@ backup_file:
   returned: when a file was replaced and backup is true
   type: str
 findings:
-  description: Errors (HIGH) and warnings (LOW) in the collection's findings model.
-  returned: when state is present
+  description: Errors (HIGH) and warnings (LOW) in the collection's shared model, most severe first, at most O(max_findings).
+  returned: always
   type: list
   elements: dict
+findings_truncated:
+  description: True when RV(findings) was cut at O(max_findings); reports and RV(summary) hold every finding.
+  returned: always
+  type: bool
 summary:
-  description: Counts of the findings.
-  returned: when state is present
+  description: Counts of every finding by severity, kind and status.
+  returned: always
   type: dict
+verdict:
+  description: V(pass), V(findings) (open findings below the gate), V(fail) (findings fail the gate) or V(incomplete) (coverage incomplete and not accepted).
+  returned: always
+  type: str
+gate:
+  description:
+    - The gate's decision - C(fail_on), C(fail_on_ids), C(failing), C(failing_ids), C(incomplete),
+      C(accepted_incomplete), C(report_only), C(failed), C(verdict) and C(reason).
+  returned: always
+  type: dict
+coverage:
+  description:
+    - What the control examined (unit V(rules files), the candidate).
+    - C(unit), C(asked), C(examined), C(missed) (each with C(item) and C(reason), at most 50), C(missed_count),
+      C(complete), C(gaps) and C(accepted_incomplete).
+  returned: always
+  type: dict
+notes:
+  description: Remarks about the run (expired waivers, baseline counts, skipped inputs).
+  returned: always
+  type: list
+  elements: str
+reports:
+  description: Reports written, by format, each with C(path) and C(changed).
+  returned: always
+  type: dict
+expired_ignores:
+  description: Ignore entries past their expiry that matched a finding.
+  returned: always
+  type: list
+  elements: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.ainative.security.plugins.module_utils import falco_rules as rules_lib
-from ansible_collections.ainative.security.plugins.module_utils.falco_files import FalcoFileError, RulesDeployer
+from ansible_collections.ainative.security.plugins.module_utils.core.module import ControlModule
+from ansible_collections.ainative.security.plugins.module_utils.falco import rules
 
 
 def main():
-    module = AnsibleModule(
+    module = ControlModule(
+        rules.CONTROL,
         argument_spec=dict(
             src=dict(type="path"),
             content=dict(type="str"),
@@ -174,27 +221,16 @@ def main():
             engine_version=dict(type="str"),
             falco_validate=dict(type="str", choices=["auto", "always", "never"], default="auto"),
             falco_binary=dict(type="str", default="falco"),
-            fail_on_warnings=dict(type="bool", default=False),
+            fail_on_warnings=dict(type="bool"),
             backup=dict(type="bool", default=True),
-            mode=dict(type="str", default="0644"),
         ),
+        gate="HIGH",
+        # 0.1.0: true made warnings fail; false meant errors only, which is the default gate.
+        legacy_gate={"fail_on_warnings": ({"fail_on": "LOW"}, {})},
         mutually_exclusive=[("src", "content")],
         required_if=[("state", "present", ("src", "content"), True), ("state", "absent", ("dest",))],
-        supports_check_mode=True,
     )
-    if module.params["state"] == "present" and not rules_lib.HAS_YAML:
-        module.fail_json(msg=missing_required_lib("PyYAML"), exception=str(rules_lib.YAML_IMPORT_ERROR))
-    try:
-        int(module.params["mode"], 8)
-    except ValueError:
-        module.fail_json(msg="mode %r is not an octal file mode such as '0644'" % module.params["mode"])
-    try:
-        result = RulesDeployer(module).apply()
-    except FalcoFileError as exc:
-        details = dict(exc.details)
-        details.pop("changed", None)
-        module.fail_json(msg=str(exc), **details)
-    module.exit_json(**result)
+    module.run(rules.run)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ author:
   - Ainative Security Team (@ainative-security)
 extends_documentation_fragment:
   - ainative.security.attributes
+  - ainative.security.attributes.action_group_security
   - ainative.security.control
   - ainative.security.control.gate
 attributes:

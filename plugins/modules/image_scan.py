@@ -25,12 +25,25 @@ description:
   - Writes normalized JSON, SARIF 2.1.0, JUnit XML and the scanner's CycloneDX BOM atomically when asked.
     Reports hold no timestamps, so a report is rewritten (and the task C(changed)) only when its content changes.
   - Secret findings never carry the secret's value into results, reports or logs.
+  - Waivers come from the playbook's policy, never from what is scanned. Trivy obeys inline
+    C(#trivy:ignore:ID) and C(#tfsec:ignore:ID) comments in IaC and has no option to turn that off, so for
+    V(directory) and V(iac) targets the module reports each such comment as a HIGH misconfiguration
+    C(inline-waiver) (accept one with an O(ignore) entry and a reason) and scans a copy of the configuration
+    files with the comments defused, so the findings they hid are reported anyway (marked C(details.inline_waiver)).
+  - Misconfiguration ids are the same for every Trivy version (V(AVD-AWS-0088), also when Trivy 0.69 or later
+    writes V(AWS-0088)); the other spelling is in C(details.aliases), and O(fail_on_ids), O(ignore), ignore
+    files and baselines match either.
   - Works air-gapped with a seeded DB cache (O(offline), O(skip_db_update), O(cache_dir)) or an internal DB
     mirror (O(db_repository)).
 author:
   - ainative.security contributors (@ainative-security)
 extends_documentation_fragment:
   - ainative.security.attributes
+  - ainative.security.attributes.action_group_security
+  - ainative.security.control
+  - ainative.security.control.gate
+  - ainative.security.control.reports
+  - ansible.builtin.files
 attributes:
   check_mode:
     support: full
@@ -89,59 +102,15 @@ options:
     choices: [vuln, secret, misconfig]
   fail_on:
     description:
-      - Lowest severity of an open finding that fails the gate (UNKNOWN, INFO, LOW, MEDIUM, HIGH, CRITICAL, any
-        case). V(none) gates on O(fail_on_ids) only.
+      - Lowest severity of an open finding that fails the gate (V(none), V(INFO), V(LOW), V(MEDIUM), V(HIGH),
+        V(CRITICAL), any case). V(none) gates on O(fail_on_ids) and coverage only.
+      - Since 0.2.0 an unknown value fails the task before anything is scanned.
     type: str
     default: HIGH
-  fail_on_ids:
-    description: Finding ids (for example V(AVD-AWS-0088)) that fail the gate whatever their severity.
-    type: list
-    elements: str
-    default: []
   only_fixed:
     description: Gate only on vulnerabilities that have a fixed version (misconfigurations and secrets always count).
     type: bool
     default: false
-  report_only:
-    description: Audit mode; report the gate's verdict in RV(gate) but never fail the task because of it.
-    type: bool
-    default: false
-  baseline:
-    description:
-      - JSON report of an earlier run (O(reports.json)). Only findings whose fingerprint it lacks are returned,
-        reported and gated.
-    type: path
-  ignore:
-    description:
-      - Accepted findings. An entry past its O(ignore[].expires) date no longer hides its finding and is
-        listed in RV(expired_ignores).
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      id:
-        description: Finding id (CVE, GHSA, AVD or secret rule id).
-        type: str
-        required: true
-      reason:
-        description: Why the finding is accepted (and by whom).
-        type: str
-        required: true
-      expires:
-        description: Last day the entry applies, V(YYYY-MM-DD).
-        type: str
-      paths:
-        description: Only findings whose path matches one of these globs.
-        type: list
-        elements: str
-      packages:
-        description: Only findings in these packages.
-        type: list
-        elements: str
-      targets:
-        description: Only findings of these target names.
-        type: list
-        elements: str
   ignore_files:
     description:
       - Trivy ignore files on the managed host, C(.trivyignore) (C(ID [exp:YYYY-MM-DD]); a comment line right
@@ -179,7 +148,9 @@ options:
     type: int
     default: 2
   reports:
-    description: Reports to write on the managed host (parent directories are created).
+    description:
+      - Reports to write on the managed host (parent directories are created). Each is written atomically and
+        only when its content changed; the file options (O(mode), O(owner), O(group), ...) apply to every report.
     type: dict
     default: {}
     suboptions:
@@ -195,13 +166,17 @@ options:
       cyclonedx:
         description: Directory for the scanner's CycloneDX BOM of each target (C(<name>.cdx.json); Trivy only).
         type: path
-  max_findings:
-    description: At most this many findings in RV(findings) (most severe first); V(0) returns all. Reports hold all.
-    type: int
-    default: 1000
 notes:
-  - Exit codes are not used to detect findings; the scanner's JSON is parsed. A scanner that crashes or times out
-    fails the task with the tail of its standard error.
+  - Exit codes are not used to detect findings; the scanner's JSON is parsed.
+  - Each target stands on its own. A target that cannot be scanned (a missing path, a scanner that crashes, times
+    out or is killed for memory) is listed in RV(coverage) with the tail of the scanner's standard error; the other
+    targets' findings and reports are kept, and the gate fails on the incomplete run unless O(accept_incomplete)
+    gives a reason.
+  - A missing scanner binary, a missing offline DB or a bad option fails the task before anything is scanned.
+  - A scanned directory with nothing to report is examined; only a run in which no target could be scanned
+    examined nothing (RV(verdict) V(incomplete)).
+  - Fingerprints (what O(baseline) compares) are the target, the package or file and resource, and the id; a
+    line added above a resource or a DB update that adds a fixed version does not make a finding new.
 seealso:
   - name: Trivy
     description: Trivy documentation.
@@ -260,7 +235,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 findings:
-  description: Findings (shared model), most severe first, at most O(max_findings).
+  description:
+    - Findings in the collection's shared model, most severe first, at most O(max_findings).
+    - With O(baseline) every finding is returned; C(details.baseline) says V(new) or V(unchanged), and only new
+      ones fail the gate.
   returned: always
   type: list
   elements: dict
@@ -278,118 +256,90 @@ findings:
       details: {scanner: trivy, fixable: true}
       fingerprint: 0f1e2d3c4b5a69788796a5b4c3d2e1f0
 findings_truncated:
-  description: True when RV(findings) was cut to O(max_findings).
+  description: True when RV(findings) was cut at O(max_findings); reports and RV(summary) hold every finding.
   returned: always
   type: bool
 summary:
-  description: Counts by severity, kind and status over all findings (from C(findings.summarize)).
+  description: Counts of every finding by severity, kind and status.
   returned: always
   type: dict
-gate:
-  description: The gate's verdict.
-  returned: always
-  type: dict
-  contains:
-    failed:
-      description: True when open findings fail the gate.
-      type: bool
-    fail_on:
-      description: Severity threshold (null when V(none)).
-      type: str
-    fail_on_ids:
-      description: Ids that always fail.
-      type: list
-    only_fixed:
-      description: Whether only fixable vulnerabilities counted.
-      type: bool
-    new_only:
-      description: Whether only findings new against a baseline counted.
-      type: bool
-    mode:
-      description: V(gate) or V(report).
-      type: str
-    count:
-      description: Number of failing findings.
-      type: int
-    ids:
-      description: Up to 50 failing ids.
-      type: list
 verdict:
-  description: V(fail), V(findings) (open ones below the gate) or V(pass).
+  description:
+    - V(pass), V(findings) (open findings below the gate), V(fail) (findings fail the gate) or V(incomplete)
+      (coverage incomplete and not accepted).
   returned: always
   type: str
+gate:
+  description:
+    - The gate's decision - C(fail_on), C(fail_on_ids), C(failing), C(failing_ids), C(incomplete),
+      C(accepted_incomplete), C(report_only), C(failed), C(verdict) and C(reason).
+  returned: always
+  type: dict
+coverage:
+  description:
+    - The targets examined - C(unit) (V(targets)), C(asked), C(examined), C(missed) (each target that could not
+      be scanned, with C(item) and C(reason)), C(missed_count), C(complete), C(gaps) and C(accepted_incomplete).
+  returned: always
+  type: dict
+notes:
+  description: Remarks about the run (expired ignores, baseline counts, scanners a backend lacks).
+  returned: always
+  type: list
+  elements: str
+reports:
+  description:
+    - Reports written (or that would be written in check mode), by format, each with C(path) and C(changed);
+      C(cyclonedx) also lists C(files).
+  returned: always
+  type: dict
+expired_ignores:
+  description: Ignore entries past their expiry that matched a finding (which is open again).
+  returned: always
+  type: list
+  elements: dict
 scanner:
   description: Backend name, version, binary path, DB facts and cache directory.
   returned: always
   type: dict
 targets:
-  description: Each target scanned with its type, archive format, scanners, seconds taken and number of findings.
-  returned: always
-  type: list
-  elements: dict
-expired_ignores:
-  description: Ignore entries past their expiry date that matched a finding (which is now open again).
+  description:
+    - Each target with its type, archive format, scanners, seconds taken and number of findings.
+    - A target that could not be scanned has C(error), the reason (also in RV(coverage)).
   returned: always
   type: list
   elements: dict
 unused_ignores:
-  description: Ignore entries that matched nothing (candidates for removal).
+  description: Ignore entries (task, ignore files, VEX) that matched nothing (candidates for removal).
   returned: always
   type: list
   elements: dict
 baseline:
-  description: With O(baseline), the number of known and new findings.
+  description: With O(baseline), its C(path) and the number of C(known) and C(new) findings; null without.
   returned: always
   type: dict
-reports:
-  description: Reports written (or that would be written in check mode), each with path and changed.
-  returned: always
-  type: dict
-notes:
-  description: Things worth knowing (expired ignores, baseline counts, scanners a backend lacks).
-  returned: always
-  type: list
-  elements: str
 check_mode:
   description: Says that the scan ran in check mode and no report was written.
   returned: in check mode
   type: str
 """
 
-import json
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ainative.security.plugins.module_utils import image_scan
-from ansible_collections.ainative.security.plugins.module_utils.core.fileio import read_bytes
-from ansible_collections.ainative.security.plugins.module_utils.scanner_base import ScanError
-
-SCANNER_KINDS = ["vuln", "secret", "misconfig"]
+from ansible_collections.ainative.security.plugins.module_utils.core.module import ControlModule
+from ansible_collections.ainative.security.plugins.module_utils.scanners import image_scan
+from ansible_collections.ainative.security.plugins.module_utils.scanners.base import SCANNER_KINDS, TARGET_TYPES
 
 
 def argument_spec():
     return dict(
         targets=dict(type="list", elements="dict", required=True, options=dict(
-            type=dict(type="str", required=True, choices=["image", "archive", "directory", "rootfs", "sbom", "iac"]),
+            type=dict(type="str", required=True, choices=list(TARGET_TYPES)),
             ref=dict(type="str", required=True),
             name=dict(type="str"),
-            scanners=dict(type="list", elements="str", choices=SCANNER_KINDS),
+            scanners=dict(type="list", elements="str", choices=list(SCANNER_KINDS)),
         )),
         scanner=dict(type="str", default="trivy", choices=["trivy", "grype"]),
         scanner_path=dict(type="path"),
-        scanners=dict(type="list", elements="str", choices=SCANNER_KINDS),
-        fail_on=dict(type="str", default="HIGH"),
-        fail_on_ids=dict(type="list", elements="str", default=[]),
+        scanners=dict(type="list", elements="str", choices=list(SCANNER_KINDS)),
         only_fixed=dict(type="bool", default=False),
-        report_only=dict(type="bool", default=False),
-        baseline=dict(type="path"),
-        ignore=dict(type="list", elements="dict", default=[], options=dict(
-            id=dict(type="str", required=True),
-            reason=dict(type="str", required=True),
-            expires=dict(type="str"),
-            paths=dict(type="list", elements="str"),
-            packages=dict(type="list", elements="str"),
-            targets=dict(type="list", elements="str"),
-        )),
         ignore_files=dict(type="list", elements="path", default=[]),
         vex=dict(type="list", elements="path", default=[]),
         cache_dir=dict(type="path"),
@@ -398,53 +348,20 @@ def argument_spec():
         db_repository=dict(type="str"),
         timeout=dict(type="int", default=600),
         concurrency=dict(type="int", default=2),
-        reports=dict(type="dict", default={}, options=dict(
-            json=dict(type="path"),
-            sarif=dict(type="path"),
-            junit=dict(type="path"),
-            cyclonedx=dict(type="path"),
-        )),
-        max_findings=dict(type="int", default=1000),
     )
-
-
-def _finding_lines(data):
-    if not data:
-        return ""
-    try:
-        doc = json.loads(data)
-    except ValueError:
-        return ""
-    return "".join("%s %s %s %s\n" % (f.get("severity"), f.get("id"), f.get("target"), f.get("status"))
-                   for f in doc.get("findings") or [])
 
 
 def main():
-    module = AnsibleModule(
+    module = ControlModule(
+        image_scan.CONTROL,
         argument_spec=argument_spec(),
+        gate="HIGH",
+        max_findings=1000,
+        reports=True,
+        report_formats=("cyclonedx",),
         mutually_exclusive=[("offline", "db_repository")],
-        supports_check_mode=True,
     )
-    params = module.params
-    if params["timeout"] < 1 or params["concurrency"] < 1 or params["max_findings"] < 0:
-        module.fail_json(msg="timeout and concurrency must be at least 1 and max_findings at least 0")
-    json_path = (params.get("reports") or {}).get("json")
-    before = read_bytes(json_path) if json_path and module._diff else None
-    try:
-        result = image_scan.run(params, check_mode=module.check_mode)
-    except ScanError as exc:
-        module.fail_json(msg=str(exc))
-    if module._diff and json_path and result["reports"].get("json", {}).get("changed"):
-        after = "".join("%s %s %s %s\n" % (f["severity"], f["id"], f["target"], f["status"])
-                        for f in result["findings"])
-        result["diff"] = {"before_header": json_path, "after_header": json_path,
-                          "before": _finding_lines(before), "after": after}
-    if result["gate"]["failed"] and not params["report_only"]:
-        module.fail_json(msg=image_scan.gate_message(result), **result)
-    result["msg"] = "%d finding(s), %d open; gate %s" % (
-        result["summary"]["total"], result["summary"]["open"],
-        "FAILED (report only)" if result["gate"]["failed"] else "passed")
-    module.exit_json(**result)
+    module.run(image_scan.run)
 
 
 if __name__ == "__main__":

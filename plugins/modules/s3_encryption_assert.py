@@ -23,12 +23,23 @@ description:
   - With O(mode=enforce) the module fixes what it may. Bucket policy statements are merged by C(Sid);
     statements of the same C(Sid) are replaced, all other statements survive, and an equivalent deny the
     owner already has (any C(Sid), C(aws:SecureTransport) as boolean or string) counts as compliant.
-  - A bucket the caller cannot read is reported with status C(unknown) and the reason, not as an error.
+  - A bucket the caller cannot read is reported with status C(unknown) and the reason, not as an error; it is
+    a gap in RV(coverage) (unit C(buckets)), so the gate fails on it unless O(accept_incomplete) gives a reason.
+    A run that selects no bucket (for example O(include) matches none) examined nothing and is incomplete too.
+  - Enforce writes a KMS key only after C(kms:DescribeKey) resolved it in the bucket's region to an enabled
+    symmetric key, and writes the key ARN it resolved to (an alias resolves in the caller's account, not the
+    bucket owner's). A key that does not resolve is refused with the key and the reason, and the bucket stays
+    non-compliant.
   - Buckets are processed concurrently (O(concurrency)), each with a client for its own region.
 author:
   - Ainative Security Team (@ainative-security)
 extends_documentation_fragment:
   - ainative.security.attributes
+  - ainative.security.attributes.action_group_security_aws
+  - ainative.security.control
+  - ainative.security.control.gate
+  - ainative.security.control.reports
+  - ansible.builtin.files
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -40,12 +51,6 @@ attributes:
     details: The diff shows, per changed bucket, the encryption configuration, policy and public access block before and after.
   platform:
     platforms: aws
-  action_group:
-    description: Use C(group/ainative.security.aws) (which extends C(amazon.aws.aws)) or C(group/ainative.security.security) in C(module_defaults).
-    support: full
-    membership:
-      - ainative.security.aws
-      - ainative.security.security
 options:
   buckets:
     description:
@@ -102,8 +107,11 @@ options:
     description:
       - Require a bucket policy statement that denies C(PutObject) without, or with another, server-side
         encryption header; with O(kms_key_ids) also one that denies uploads naming another KMS key.
+      - Off by default since 0.2.0. Default encryption already encrypts uploads without the header, and the
+        deny would refuse every writer that relies on it, such as ELB access log delivery, CloudTrail without
+        KMS, S3 replication or inventory. Switch it on only for buckets whose writers all send the header.
     type: bool
-    default: true
+    default: false
   block_sse_c:
     description:
       - Require SSE-C uploads to be blocked (C(BlockedEncryptionTypes) or a policy deny on the
@@ -117,9 +125,17 @@ options:
     default: true
   fail_on_noncompliant:
     description:
-      - Fail when a bucket is non-compliant or unknown after the run; in V(enforce) mode, what could not be fixed.
+      - Deprecated, use O(fail_on) (V(true) is O(fail_on=LOW), every open gap; V(false) is O(fail_on=none)).
+      - A bucket that could not be read fails the gate through RV(coverage) whatever this option says.
     type: bool
-    default: false
+  fail_on:
+    description:
+      - Fail when an open finding (a gap not fixed) has this severity or a higher one.
+      - One of V(none), V(INFO), V(LOW), V(MEDIUM), V(HIGH), V(CRITICAL), in any case; V(LOW) fails on every gap.
+      - V(none) gates on O(fail_on_ids) and coverage only.
+    type: str
+    default: none
+    version_added: 0.2.0
   concurrency:
     description:
       - Buckets processed at the same time.
@@ -141,7 +157,9 @@ EXAMPLES = r"""
     include: ["ml-*", "datasets-*"]
     kms_key_ids:
       - arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab
-    fail_on_noncompliant: true
+    fail_on: LOW
+    reports:
+      sarif: /var/lib/awx/reports/s3-encryption.sarif
 
 - name: Enforce (preview first with --check --diff)
   ainative.security.s3_encryption_assert:
@@ -159,7 +177,6 @@ EXAMPLES = r"""
       ainative.security.s3_encryption_assert:
         all_buckets: true
         sse_algorithm: none
-        deny_unencrypted_uploads: false
         block_sse_c: false
 """
 
@@ -211,20 +228,59 @@ counts:
   type: dict
   sample: {total: 3, compliant: 1, noncompliant: 1, fixed: 0, unknown: 1}
 findings:
-  description: One finding per gap (status C(fixed) once enforced) or per unreadable bucket, in the shared findings model.
+  description:
+    - Findings in the collection's shared model, most severe first, at most O(max_findings).
+    - One finding per gap (status C(fixed) once enforced) or per unreadable bucket.
   returned: always
   type: list
   elements: dict
-summary:
-  description: Counts of the findings by severity, kind and status.
+findings_truncated:
+  description: True when RV(findings) was cut at O(max_findings); reports and RV(summary) hold every finding.
   returned: always
+  type: bool
+summary:
+  description: Counts of every finding by severity, kind and status.
+  returned: always
+  type: dict
+verdict:
+  description: V(pass), V(findings) (open findings below the gate), V(fail) (findings fail the gate) or V(incomplete) (coverage incomplete and not accepted).
+  returned: always
+  type: str
+gate:
+  description:
+    - The gate's decision - C(fail_on), C(fail_on_ids), C(failing), C(failing_ids), C(incomplete),
+      C(accepted_incomplete), C(report_only), C(failed), C(verdict) and C(reason).
+  returned: always
+  type: dict
+coverage:
+  description:
+    - Buckets examined; a bucket whose settings could not be read is in C(missed) with the reason.
+    - What the control examined - C(unit), C(asked), C(examined), C(missed) (each with C(item) and C(reason),
+      at most 50), C(missed_count), C(complete), C(gaps) and C(accepted_incomplete).
+  returned: always
+  type: dict
+notes:
+  description: Remarks about the run (expired waivers, baseline counts, skipped inputs).
+  returned: always
+  type: list
+  elements: str
+reports:
+  description: Reports written, by format, each with C(path) and C(changed).
+  returned: always
+  type: dict
+expired_ignores:
+  description: Ignore entries past their expiry that matched a finding.
+  returned: always
+  type: list
+  elements: dict
+diff:
+  description: Per changed bucket, the encryption configuration, policy and public access block before and after.
+  returned: when diff mode is on and a bucket changed
   type: dict
 """
 
-from ansible_collections.ainative.security.plugins.module_utils.cloud.aws import (
-    AnsibleAWSModule, AWSAuditError, Clients)
-from ansible_collections.ainative.security.plugins.module_utils.s3_encryption import (
-    Requirements, assert_buckets, ALGORITHM_CHOICES)
+from ansible_collections.ainative.security.plugins.module_utils.cloud.aws import AWSControlModule
+from ansible_collections.ainative.security.plugins.module_utils.cloud import s3_encryption
 
 
 def main():
@@ -234,50 +290,25 @@ def main():
         include=dict(type="list", elements="str"),
         exclude=dict(type="list", elements="str"),
         mode=dict(type="str", choices=["audit", "enforce"], default="audit"),
-        sse_algorithm=dict(type="str", choices=list(ALGORITHM_CHOICES), default="any_kms"),
+        sse_algorithm=dict(type="str", choices=list(s3_encryption.ALGORITHM_CHOICES), default="any_kms"),
         kms_key_ids=dict(type="list", elements="str", default=[], no_log=False),
         bucket_key=dict(type="bool", default=True),
         secure_transport=dict(type="bool", default=True),
-        deny_unencrypted_uploads=dict(type="bool", default=True),
+        deny_unencrypted_uploads=dict(type="bool", default=False),
         block_sse_c=dict(type="bool", default=True),
         public_access_block=dict(type="bool", default=True),
-        fail_on_noncompliant=dict(type="bool", default=False),
+        fail_on_noncompliant=dict(type="bool"),
         concurrency=dict(type="int", default=16),
     )
-    module = AnsibleAWSModule(
+    module = AWSControlModule(
+        "s3_encryption_assert",
         argument_spec=argument_spec,
-        supports_check_mode=True,
+        gate="none",
+        legacy_gate={"fail_on_noncompliant": "LOW"},
         mutually_exclusive=[("buckets", "all_buckets")],
         required_one_of=[("buckets", "all_buckets")],
     )
-    params = module.params
-    if params["all_buckets"] is False and not params["buckets"]:
-        module.fail_json(msg="give the buckets to check in buckets, or set all_buckets: true")
-    if params["concurrency"] < 1 or params["concurrency"] > 128:
-        module.fail_json(msg="concurrency must be between 1 and 128, got %d" % params["concurrency"])
-    error = result = None
-    try:
-        req = Requirements(sse_algorithm=params["sse_algorithm"], kms_key_ids=params["kms_key_ids"],
-                           bucket_key=params["bucket_key"], secure_transport=params["secure_transport"],
-                           deny_unencrypted_uploads=params["deny_unencrypted_uploads"],
-                           block_sse_c=params["block_sse_c"], public_access_block=params["public_access_block"])
-        clients = Clients(module, max_pool=params["concurrency"])
-        result = assert_buckets(clients, req, names=params["buckets"], all_buckets=params["all_buckets"],
-                                include=params["include"], exclude=params["exclude"], mode=params["mode"],
-                                check_mode=module.check_mode, concurrency=params["concurrency"])
-    except AWSAuditError as exc:
-        error = exc.msg
-    if error:  # outside the except block: no traceback in the result
-        module.fail_json(msg=error)
-    diff = result.pop("diff")
-    if module._diff and result["changed"]:
-        result["diff"] = diff
-    if params["fail_on_noncompliant"]:
-        bad = [b["name"] for b in result["buckets"] if b["status"] in ("noncompliant", "unknown")]
-        if bad:
-            module.fail_json(msg="%d of %d buckets are not compliant: %s" % (
-                len(bad), len(result["buckets"]), ", ".join(bad[:20]) + (" ..." if len(bad) > 20 else "")), **result)
-    module.exit_json(**result)
+    module.run(s3_encryption.run)
 
 
 if __name__ == "__main__":

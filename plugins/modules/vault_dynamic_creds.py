@@ -24,20 +24,32 @@ description:
     enough, which makes a role built on this module idempotent.
   - Every secret it returns is hidden from Ansible's output and logs, at every verbosity, by the module's
     action plugin (a registered result still holds them); lease facts stay visible for lease-only operations.
-  - Check mode mints nothing, renews nothing and revokes nothing; it reports what would happen.
-  - Errors say what is wrong and how to fix it, for permission denied, unknown role, lease not found or not
-    renewable, sealed or standby server, TLS failures and an unreachable address.
+  - Check mode mints nothing, renews nothing and revokes nothing; it reports what would happen. It still
+    contacts the server (a token is looked up, the other auth methods log in, a lease is looked up), and when
+    the server cannot be reached the run examined nothing, so RV(coverage) is incomplete and the task fails
+    with a message that says so.
+  - Errors say what is wrong and how to fix it, naming the lease, the mount or the role - for permission
+    denied, a token Vault does not know, an auth mount or role that does not exist, bad login credentials,
+    lease not found or not renewable, sealed or standby server, TLS failures and an unreachable address.
+  - A O(credentials_file) that cannot be written (missing or read-only directory, symbolic link, not a
+    regular file) is refused before any credentials are minted.
+  - Returns the collection's result envelope - RV(findings), RV(summary), RV(verdict), RV(coverage) (one
+    unit, C(credentials)) - but has no gate options; findings never fail the task.
   - Returns findings in the collection's one findings model (root token used, plain HTTP, TLS validation
     off, lease longer than O(max_lease_duration), non-renewable lease, Vault warnings, lax previous file mode).
 author:
   - ainative.security contributors (@ainative-security)
 extends_documentation_fragment:
   - ainative.security.attributes
+  - ainative.security.attributes.action_group_vault
   - ainative.security.vault_connection
 attributes:
   check_mode:
     support: full
-    details: Logs in and looks leases up, but mints, renews, revokes and writes nothing.
+    details:
+      - Logs in (with O(auth_method=token), looks the token up) and looks leases up, but mints, renews,
+        revokes and writes nothing.
+      - A server that cannot be reached makes the run incomplete (examined nothing), and the task fails.
   diff_mode:
     support: partial
     details: Shows the lease id or expiry before and after; never a secret.
@@ -99,7 +111,7 @@ options:
   credentials_file:
     description:
       - Write the issued credentials to this file on the managed host (atomically, no backup copy).
-      - Its directory must exist. Symbolic links are refused.
+      - Its directory must exist and be writable; symbolic links are refused. Both are checked before minting.
       - When writing fails, the just-issued lease is revoked again.
       - With O(operation=revoke), the lease id is read from this file when O(lease_id) is not given, and the
         file is removed, so the job's host keeps no dead credentials.
@@ -279,60 +291,90 @@ prefix:
   type: str
   sample: database/creds/readonly
 findings:
-  description: Findings in the collection's findings model (no secret values).
-  returned: success
+  description: Findings in the collection's shared model, most severe first (no secret values).
+  returned: always
   type: list
   elements: dict
   sample: []
+findings_truncated:
+  description: Always false (this module does not bound its few findings).
+  returned: always
+  type: bool
 summary:
-  description: Counts of RV(findings) by severity, kind and status.
-  returned: success
+  description: Counts of every finding by severity, kind and status.
+  returned: always
   type: dict
   sample: {"total": 0, "open": 0}
+verdict:
+  description:
+    - V(pass), V(findings) (open findings; they never fail this module) or V(incomplete) (nothing was
+      examined, for example a check-mode run that could not reach the server).
+  returned: always
+  type: str
+  sample: pass
+gate:
+  description:
+    - The decision - C(fail_on) (always V(none)), C(failing), C(incomplete), C(failed), C(verdict) and C(reason).
+  returned: always
+  type: dict
+coverage:
+  description:
+    - What the task examined, in unit C(credentials) (C(asked) is 1) - C(examined), C(missed) (each with
+      C(item) and C(reason)), C(missed_count), C(complete) and C(gaps).
+    - Counts one when credentials were issued or kept, or a lease was looked up, renewed or revoked, or
+      in check mode when the server answered; nothing when the server could not be reached.
+  returned: always
+  type: dict
+  sample: {"unit": "credentials", "asked": 1, "examined": 1, "missed": [], "missed_count": 0, "complete": true}
+notes:
+  description: Remarks about the run, such as what check mode did not try.
+  returned: always
+  type: list
+  elements: str
+reports:
+  description: Always empty (this module writes no report).
+  returned: always
+  type: dict
+msg:
+  description: One line - what was done (naming the lease), what was examined, and the verdict.
+  returned: always
+  type: str
+  sample: >-
+    vault_dynamic_creds: issued credentials from database/creds/readonly, lease database/creds/readonly/3xJq;
+    examined 1 credentials; gate passed
 error_kind:
   description:
-    - On failure, what went wrong - one of C(missing_library), C(invalid_option), C(unreachable), C(tls),
+    - On an error, what went wrong - one of C(missing_library), C(invalid_option), C(unreachable), C(tls),
       C(timeout), C(sealed), C(standby), C(not_initialized), C(rate_limited), C(permission_denied),
-      C(login_failed), C(unknown_role), C(not_found), C(lease_not_found), C(lease_not_renewable),
-      C(invalid_request), C(server_error), C(upstream_error), C(unexpected).
+      C(invalid_token) (Vault does not know the token - unknown, expired or revoked), C(login_failed),
+      C(unknown_role), C(not_found), C(lease_not_found), C(lease_not_renewable), C(invalid_request),
+      C(server_error), C(upstream_error), C(unexpected).
   returned: failure
   type: str
   sample: permission_denied
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.ainative.security.plugins.module_utils.vault_client import (
+from ansible_collections.ainative.security.plugins.module_utils.core.module import NO_GATE, ControlModule
+from ansible_collections.ainative.security.plugins.module_utils.vault import creds
+from ansible_collections.ainative.security.plugins.module_utils.vault.client import (
     CONNECTION_ARGSPEC,
     CONNECTION_REQUIRED_IF,
-    HVAC_IMPORT_ERROR,
-    VaultError,
-)
-from ansible_collections.ainative.security.plugins.module_utils.vault_creds import (
-    CREDS_ARGSPEC,
-    CREDS_REQUIRED_IF,
-    run,
 )
 
 
 def main():
     argument_spec = dict(CONNECTION_ARGSPEC)
-    argument_spec.update(CREDS_ARGSPEC)
-    module = AnsibleModule(
+    argument_spec.update(creds.CREDS_ARGSPEC)
+    module = ControlModule(
+        creds.CONTROL,
         argument_spec=argument_spec,
-        required_if=CONNECTION_REQUIRED_IF + CREDS_REQUIRED_IF,
+        gate=NO_GATE,
+        max_findings=None,
+        reports=False,
+        required_if=CONNECTION_REQUIRED_IF + creds.CREDS_REQUIRED_IF,
         mutually_exclusive=[("lease_id", "prefix"), ("lease_id", "name")],
-        supports_check_mode=True,
     )
-    if HVAC_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("hvac"), exception=HVAC_IMPORT_ERROR, error_kind="missing_library")
-    try:
-        result = run(dict(module.params), check_mode=module.check_mode, diff=module._diff)
-    except VaultError as exc:
-        module.fail_json(msg=exc.msg, error_kind=exc.kind, status=exc.status)
-    for warning in result.pop("warnings", []):
-        module.warn(warning)
-    module.exit_json(**result)
+    module.run(creds.run)
 
 
 if __name__ == "__main__":

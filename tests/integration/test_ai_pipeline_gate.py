@@ -21,7 +21,7 @@ from lab.services import openbao
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PLAYBOOK = os.path.join(ROOT, "playbooks", "ai_pipeline_gate.yml")
 DATASET_PLAYBOOK = os.path.join(ROOT, "playbooks", "dataset_integrity.yml")
-JOB = os.path.join(os.path.dirname(__file__), "targets", "ai_pipeline_gate", "job.py")
+JOB = os.path.join(os.path.dirname(__file__), "playbooks", "ai_pipeline_gate", "job.py")
 PREFIX = "database/creds/readonly/"
 
 

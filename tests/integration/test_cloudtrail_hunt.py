@@ -14,7 +14,7 @@ import pytest
 from lab import cloud_audit_seed
 from lab.services import moto as moto_service
 
-TARGETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "targets", "cloudtrail_hunt")
+TARGETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "playbooks", "cloudtrail_hunt")
 
 
 @pytest.fixture(scope="module")

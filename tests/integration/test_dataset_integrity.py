@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import multiprocessing
 import os
 import subprocess
 
@@ -9,7 +10,7 @@ import pytest
 
 from lab import datasets
 
-TARGETS = os.path.join(os.path.dirname(__file__), "targets", "dataset_integrity")
+TARGETS = os.path.join(os.path.dirname(__file__), "playbooks", "dataset_integrity")
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,10 @@ def test_role_pins_verifies_reports_and_is_idempotent(playbook, work, tmp_path):
     assert second.rc == 0, second
     assert "changed=0" in second.stdout, second
     report = json.loads((reports / "dataset_integrity-localhost.json").read_text())
+    # The role reports the module's verdicts (the worst one for the host), computed by no Jinja gate.
     assert report["verdict"] == "findings"
+    assert report["dataset_verdicts"] == {"good": "pass", "tampered": "findings"}
+    assert report["dataset_coverage"]["tampered"]["complete"] and report["dataset_coverage"]["good"]["examined"] == work["files"]
     assert sorted(f["location"]["path"] for f in report["findings"]) == sorted(
         [work["changes"]["flipped"], work["changes"]["removed"], work["changes"]["added"]])
     # When the tampered copy must match, the play halts and names it.
@@ -96,6 +100,55 @@ def test_role_pins_verifies_reports_and_is_idempotent(playbook, work, tmp_path):
     third = playbook(pb, extra_vars=extra)
     assert third.rc != 0
     assert "Dataset(s) tampered failed verification" in third.stdout, third
+    assert "open finding(s) match fail_on MEDIUM" in third.stdout, third
+    # An ignore list that covers every listed file examines nothing: the play halts even with the gate off.
+    datasets_var[2].update(fail_on_mismatch=False, ignore=["**"])
+    fourth = playbook(pb, extra_vars=extra)
+    assert fourth.rc != 0
+    assert "Dataset(s) tampered failed verification" in fourth.stdout and "examined no files" in fourth.stdout, fourth
+    report = json.loads((reports / "dataset_integrity-localhost.json").read_text())
+    assert report["verdict"] == "incomplete" and report["dataset_verdicts"]["tampered"] == "incomplete"
+
+
+def _swap(inner, outside, stop):
+    while not stop.is_set():
+        os.symlink(outside, inner + ".lnk")
+        os.rename(inner + ".lnk", inner)
+        with open(inner + ".new", "wb") as handle:
+            handle.write(b"inside\n")
+        os.rename(inner + ".new", inner)
+
+
+def test_follow_symlinks_under_a_swap_race_never_reads_outside(playbook, tmp_path):
+    """Issue 13 item 10, through Ansible: 0.1.0 reported the outside digest in 4 of 8 runs."""
+    root = tmp_path / "root"
+    root.mkdir()
+    outside = tmp_path / "secret"
+    outside.write_bytes(b"SECRET OUTSIDE THE ROOT\n")
+    (root / "inner").write_bytes(b"inside\n")
+    inside = hashlib.sha256(b"inside\n").hexdigest()
+    names = ["link%02d" % index for index in range(40)]
+    for name in names:
+        os.symlink("inner", str(root / name))
+    manifest = tmp_path / "m.sha256"
+    manifest.write_text("".join("%s  %s\n" % (inside, name) for name in names))
+    stop = multiprocessing.Event()
+    swapper = multiprocessing.get_context("fork").Process(target=_swap, args=(str(root / "inner"), str(outside), stop))
+    swapper.start()
+    try:
+        result = playbook(os.path.join(TARGETS, "race.yml"), extra_vars={
+            "root": str(root), "manifest": str(manifest), "pinned": str(tmp_path / "pinned.sha256"),
+            "result_file": str(tmp_path / "results.json")})
+    finally:
+        stop.set()
+        swapper.join(10)
+    assert result.rc == 0, result
+    secret = hashlib.sha256(outside.read_bytes()).hexdigest()
+    reported = (tmp_path / "results.json").read_text()
+    assert secret not in reported and secret not in result.stdout
+    assert not (tmp_path / "pinned.sha256").exists() or secret not in (tmp_path / "pinned.sha256").read_text()
+    runs = json.loads(reported)["verified"]
+    assert len(runs) == 8 and all("verdict" in run or run.get("error_kind") for run in runs)
 
 
 def _vars(work):
@@ -103,9 +156,9 @@ def _vars(work):
     forged and its own dataset_digest dropped, as an attacker who can write the manifest would leave it."""
     good_manifest = os.path.join(work["work"], "good.manifest.json")
     edited = os.path.join(work["work"], "edited.manifest.json")
-    from ansible_collections.ainative.security.plugins.module_utils import hashing
-    entries = hashing.build_entries(work["work"] + "/good", hashing.IgnoreRules([]), "sha256")[0]
-    doc = json.loads(hashing.render_json_manifest("sha256", entries).decode())
+    from ansible_collections.ainative.security.plugins.module_utils.integrity import engine, manifest, paths
+    entries = engine.build_entries(work["work"] + "/good", paths.IgnoreRules([]), "sha256")[0]
+    doc = json.loads(manifest.render_json_manifest("sha256", entries).decode())
     doc["files"][0]["digest"] = hashlib.sha256(b"forged").hexdigest()
     doc.pop("dataset_digest")
     with open(edited, "w") as handle:

@@ -15,7 +15,7 @@ import pytest
 
 from lab import falco_data
 
-TARGETS = os.path.join(os.path.dirname(__file__), "targets", "falco")
+TARGETS = os.path.join(os.path.dirname(__file__), "playbooks", "falco")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 

@@ -1,7 +1,7 @@
 """playbooks/harden_hosts.yml for real, in a Podman instance that is a Falco sensor and a model gateway.
 
-Molecule (targets/harden_hosts/molecule/default) runs the playbook itself as converge: Falco from a signed local
-mirror (stand-in package, key pinned by fingerprint), Apache + mod_oauth2 in front of a backend with a JWKS
+Molecule (tests/integration/playbooks/harden_hosts/molecule/default) runs the playbook itself as converge: Falco
+from a signed local mirror (stand-in package, key pinned by fingerprint), Apache + mod_oauth2 in front of a backend with a JWKS
 server over TLS; then idempotence (changed=0), check mode (changed=0) and verify (packages, drop-in, rules, and
 the attack matrix against the gateway).
 """
@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PROJECT = os.path.join(os.path.dirname(__file__), "targets", "harden_hosts")
+PROJECT = os.path.join(os.path.dirname(__file__), "playbooks", "harden_hosts")
 IMAGE = "localhost/ainative-debian12:latest"
 
 

@@ -4,6 +4,8 @@ import json
 import os
 import shutil
 import stat
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from lab import image_scan_fixtures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TARGETS = os.path.join(os.path.dirname(__file__), "targets", "image_scan")
+TARGETS = os.path.join(os.path.dirname(__file__), "playbooks", "image_scan")
 TRIVY = os.path.join(ROOT, ".venv", "bin", "trivy")
 
 pytestmark = pytest.mark.skipif(not os.path.exists(TRIVY), reason="the Trivy binary comes with ./setup/setup.sh")
@@ -26,6 +28,22 @@ def fx(tmp_path_factory):
 @pytest.fixture
 def out(tmp_path):
     return str(tmp_path)
+
+
+@pytest.fixture
+def run_image_scan(fx, tmp_path):
+    """The module in a subprocess, as Ansible runs it, against the real Trivy: its parsed JSON result."""
+    def run(args):
+        data = {"scanner_path": TRIVY, "cache_dir": fx["cache_dir"], "offline": True}
+        data.update(args)
+        path = tmp_path / "args.json"
+        path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": data}))
+        env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, ".build", "collections"))
+        proc = subprocess.run([sys.executable, "-m", "ansible_collections.ainative.security.plugins.modules.image_scan",
+                               str(path)], capture_output=True, env=env, timeout=600, check=False)  # rc 1 = gate failed
+        assert b"Traceback" not in proc.stderr, proc.stderr
+        return json.loads(proc.stdout)
+    return run
 
 
 def _vars(fx, out, **extra):
@@ -61,12 +79,13 @@ def test_debian_and_pip_vulnerabilities_gate_ignore_and_expiry(playbook, fx, out
     assert "Traceback" not in result.stdout
 
 
-def test_baseline_reports_only_new_findings(playbook, fx, out):
+def test_baseline_gates_only_new_findings(playbook, fx, out):
     result = playbook(os.path.join(TARGETS, "baseline.yml"), extra_vars=_vars(fx, out))
     assert result.rc == 0, result
     with open(os.path.join(out, "new.json")) as handle:
         report = json.load(handle)
-    assert [f["id"] for f in report["findings"]] == ["CVE-2099-1001"]
+    assert [f["id"] for f in report["findings"] if f["details"]["baseline"] == "new"] == ["CVE-2099-1001"]
+    assert report["gate"]["failing_ids"] == ["CVE-2099-1001"]
     assert report["verdict"] == "fail"
 
 
@@ -77,14 +96,14 @@ def test_iac_policy_gate_refuses_unencrypted_storage_and_passes_encrypted(playbo
                                          iac_policy_gate_reports={"sarif": out + "/iac.sarif"}))
     assert bad.rc != 0, bad
     assert "AVD-AWS-0088" in bad.stdout and "AVD-GCP-0034" in bad.stdout
-    assert "image_scan gate failed: 2 open finding(s) in fail_on_ids" in bad.stdout
+    assert "gate FAILED: 2 open finding(s) match fail_on_ids" in bad.stdout
     with open(out + "/iac.sarif") as handle:
         sarif = json.load(handle)
     rules = [r["id"] for r in sarif["runs"][0]["tool"]["driver"]["rules"]]
     assert "AVD-AWS-0088" in rules and "AVD-GCP-0034" in rules
     good = playbook(gate, extra_vars=dict(common, iac_policy_gate_paths=[fx["iac_good"]]))
     assert good.rc == 0, good
-    assert "0 finding(s), 0 open; gate passed" in good.stdout
+    assert "0 finding(s), 0 open; examined 1 targets; gate passed" in good.stdout
 
 
 def test_reports_validate_sarif_schema_and_junit(playbook, fx, out):
@@ -143,12 +162,13 @@ def test_grype_backend(playbook, fx, out):
         env["GRYPE_STANDIN_DOCUMENT"] = os.path.join(TARGETS, "files", "grype-pyproj.json")
     if real:
         # The real binary (its own DB, so no fixed findings to compare): it runs, and normalizes cleanly.
-        from ansible_collections.ainative.security.plugins.module_utils import image_scan
-        result = image_scan.run({"targets": [{"type": "directory", "ref": fx["pyproj"], "name": "pyproj"}],
-                                 "scanner": "grype", "scanner_path": real, "fail_on": "HIGH", "report_only": True,
-                                 "timeout": 600, "concurrency": 1, "max_findings": 0})
-        assert result["scanner"]["name"] == "grype" and result["scanner"]["version"]
-        assert all(f["kind"] == "vulnerability" for f in result["findings"])
+        from types import SimpleNamespace
+        from ansible_collections.ainative.security.plugins.module_utils.scanners import image_scan
+        params = {"targets": [{"type": "directory", "ref": fx["pyproj"], "name": "pyproj"}], "scanner": "grype",
+                  "scanner_path": real, "fail_on": "HIGH", "timeout": 600, "concurrency": 1, "reports": {}}
+        outcome = image_scan.run(SimpleNamespace(params=params, check_mode=False))
+        assert outcome.extra["scanner"]["name"] == "grype" and outcome.extra["scanner"]["version"]
+        assert outcome.coverage.complete and all(f["kind"] == "vulnerability" for f in outcome.findings)
         return
     result = playbook(os.path.join(TARGETS, "grype.yml"), extra_vars=_vars(fx, out, grype=grype), env=env)
     assert result.rc == 0, result
@@ -176,3 +196,85 @@ def test_lab_playbook_shows_gate_failing_then_passing(playbook, fx, out):
     assert "aws-access-key-id" in report["notes"][0]
     assert {f["status"] for f in report["findings"]} == {"ignored"}
     assert image_scan_fixtures.PLANTED_KEY_ID not in json.dumps(report)
+
+
+def test_a_missing_target_is_a_coverage_gap_and_the_good_targets_findings_are_kept(run_image_scan, fx, out):
+    """Issue 13 item 4a with the real Trivy: one target that cannot be scanned no longer discards the others."""
+    missing = os.path.join(out, "no-such-terraform")
+    result = run_image_scan({"targets": [{"type": "iac", "ref": fx["iac_bad"], "name": "infra"},
+                                         {"type": "iac", "ref": missing, "name": "gone"}],
+                             "fail_on": "none", "reports": {"json": os.path.join(out, "r.json")}})
+    assert result["failed"] and result["verdict"] == "incomplete"
+    assert result["coverage"]["examined"] == 1 and result["coverage"]["asked"] == 2
+    assert result["coverage"]["missed"] == [{"item": "gone", "reason": result["coverage"]["missed"][0]["reason"]}]
+    assert "does not exist" in result["coverage"]["missed"][0]["reason"]
+    ids = set(f["id"] for f in result["findings"] if f["target"] == "infra")
+    assert {"AVD-AWS-0088", "AVD-GCP-0034"} <= ids
+    with open(os.path.join(out, "r.json")) as handle:
+        report = json.load(handle)
+    assert {"AVD-AWS-0088", "AVD-GCP-0034"} <= set(f["id"] for f in report["findings"])
+    assert report["verdict"] == "incomplete" and not report["coverage"]["complete"]
+
+
+def test_an_empty_directory_examined_is_complete_but_no_target_scanned_is_not(run_image_scan, fx, out):
+    empty = os.path.join(out, "empty")
+    os.makedirs(empty)
+    result = run_image_scan({"targets": [{"type": "iac", "ref": empty}]})
+    assert not result.get("failed") and result["verdict"] == "pass" and result["coverage"]["complete"]
+    result = run_image_scan({"targets": [{"type": "iac", "ref": os.path.join(out, "nothing-here")}]})
+    assert result["failed"] and result["verdict"] == "incomplete" and result["coverage"]["examined"] == 0
+
+
+def _terraform(directory, text):
+    os.makedirs(directory)
+    with open(os.path.join(directory, "main.tf"), "w") as handle:
+        handle.write(text)
+    return directory
+
+
+def _misconfigurations(result):
+    return sorted((f["id"], f["location"]["resource"]) for f in result["findings"]
+                  if f["kind"] == "misconfiguration" and f["id"] != "inline-waiver")
+
+
+def test_inline_ignore_comments_are_findings_and_do_not_hide_what_they_waive(run_image_scan, fx, out):
+    """Issue 13 item 1 with the real Trivy: `#trivy:ignore:` in the code under review waives nothing."""
+    waived = image_scan_fixtures.TF_BAD.replace(
+        'resource "aws_s3_bucket"', '#trivy:ignore:AVD-AWS-0088\nresource "aws_s3_bucket"').replace(
+        'resource "google_compute_disk"', '#trivy:ignore:*\nresource "google_compute_disk"')
+    tree = _terraform(os.path.join(out, "waived"), waived)
+    gate = {"fail_on": "none", "fail_on_ids": ["AVD-AWS-0088", "AVD-GCP-0034"]}
+    plain = run_image_scan(dict(gate, targets=[{"type": "iac", "ref": fx["iac_bad"], "name": "tf"}]))
+    result = run_image_scan(dict(gate, targets=[{"type": "iac", "ref": tree, "name": "tf"}]))
+    assert result["failed"] and result["gate"]["failing_ids"] == ["AVD-AWS-0088", "AVD-GCP-0034"]
+    assert _misconfigurations(result) == _misconfigurations(plain)  # nothing stays hidden
+    bucket = [f for f in result["findings"] if f["id"] == "AVD-AWS-0088"][0]
+    assert bucket["details"]["inline_waiver"] and bucket["status"] == "open"
+    inline = sorted((f["location"]["line"], f["location"]["resource"], f["severity"])
+                    for f in result["findings"] if f["id"] == "inline-waiver")
+    assert inline == [(1, "AVD-AWS-0088", "HIGH"), (6, "*", "HIGH")]
+    assert result["targets"][0]["inline_waivers"] == 2
+    # the default gate fails on the waivers themselves; the policy may accept them, never the artifact
+    default = run_image_scan({"targets": [{"type": "iac", "ref": tree, "name": "tf"}]})
+    assert default["failed"] and "inline-waiver" in default["gate"]["failing_ids"]
+    accepted = run_image_scan(dict(gate, targets=[{"type": "iac", "ref": tree, "name": "tf"}],
+                                   ignore=[{"id": "inline-waiver", "reason": "legacy module, SEC-31"}]))
+    assert accepted["failed"] and accepted["gate"]["failing_ids"] == ["AVD-AWS-0088", "AVD-GCP-0034"]
+    assert all(f["status"] == "ignored" for f in accepted["findings"] if f["id"] == "inline-waiver")
+
+
+def test_fingerprints_survive_a_comment_line_at_the_top_of_main_tf(run_image_scan, fx, out):
+    """Issue 13 item 3: the baseline identity is target + resource + id, never the line."""
+    tree = _terraform(os.path.join(out, "tf"), image_scan_fixtures.TF_BAD)
+    first = run_image_scan({"targets": [{"type": "iac", "ref": tree, "name": "tf"}], "fail_on": "none",
+                            "reports": {"json": os.path.join(out, "first.json")}})
+    with open(os.path.join(tree, "main.tf"), "w") as handle:
+        handle.write("# owned by the ML platform team\n" + image_scan_fixtures.TF_BAD)
+    again = run_image_scan({"targets": [{"type": "iac", "ref": tree, "name": "tf"}], "fail_on": "none",
+                            "baseline": os.path.join(out, "first.json")})
+    assert len(first["findings"]) >= 8
+    assert sorted(f["fingerprint"] for f in first["findings"]) == sorted(f["fingerprint"] for f in again["findings"])
+    lines = dict((f["fingerprint"], f["location"]["line"]) for f in first["findings"])
+    assert all(f["location"]["line"] == lines[f["fingerprint"]] + 1 for f in again["findings"])
+    assert again["baseline"]["new"] == 0 and again["baseline"]["known"] == len(first["findings"])
+    assert all(f["details"]["baseline"] == "unchanged" for f in again["findings"])

@@ -8,7 +8,7 @@ from lab import cloud_audit_seed
 from lab.harness import free_port
 from lab.services import moto as moto_service
 
-TARGETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "targets", "s3_encryption_assert")
+TARGETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "playbooks", "s3_encryption_assert")
 NO_AMBIENT_CREDENTIALS = {
     "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials",
     "AWS_CONFIG_FILE": "/nonexistent/config",

@@ -1,7 +1,8 @@
 """vault_dynamic_creds against a real OpenBao (dev server) with the PostgreSQL database engine.
 
 One OpenBao and one private PostgreSQL for the module (started through the lab harness and seeded by
-``lab.services.openbao.seed``); every proof runs a real playbook from ``targets/vault_dynamic_creds``.
+``lab.services.openbao.seed``); every proof runs a real playbook from
+``tests/integration/playbooks/vault_dynamic_creds``.
 """
 
 import grp
@@ -17,7 +18,7 @@ import pytest
 
 from lab.services import openbao
 
-TARGETS = os.path.join(os.path.dirname(__file__), "targets", "vault_dynamic_creds")
+TARGETS = os.path.join(os.path.dirname(__file__), "playbooks", "vault_dynamic_creds")
 
 
 def _dead_port():
@@ -131,10 +132,15 @@ def test_check_mode_mints_nothing(vault, playbook):
 
 
 def test_errors_are_clear(vault, playbook):
+    """Each message names the lease, the mount or the real cause; no failed task leaves a lease behind
+    (a credentials file in a missing directory is refused before minting)."""
     seed, work = vault[0], vault[1]
+    before = _leases(seed)
     result = playbook(os.path.join(TARGETS, "errors.yml"), extra_vars=_vars(seed, work))
     assert result.rc == 0, result
     assert "Traceback" not in result.stdout
+    assert not _leases(seed) - before, "a failed task minted credentials"  # (earlier leases may expire meanwhile)
+    assert not (work / "no-such-dir").exists()
 
 
 def test_sealed_server(vault, playbook):

@@ -20,6 +20,10 @@ def bounded_text(value, limit=256):
     if isinstance(value, bytes):
         value = value.decode("utf-8", "backslashreplace")
     text = value if isinstance(value, str) else str(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates (undecodable file names) would break the JSON result
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     if len(text) <= limit:
         return text
     return "%s...(%d characters)" % (text[:limit], len(text))

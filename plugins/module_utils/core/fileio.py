@@ -41,10 +41,11 @@ def read_regular_file(path, what, limit=READ_LIMIT, error=InputError):
     except (IOError, OSError) as exc:
         hint = "; check the path" if exc.errno == errno.ENOENT else ""
         raise error("cannot read %s %s: %s%s" % (what, path, exc.strerror or exc, hint))
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise error("%s %s is not a regular file; give the path of a file" % (what, path))
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise error("%s %s is not a regular file; give the path of a file" % (what, path))
         if info.st_size > limit:
             raise error("%s %s is %d bytes, more than the %d this control reads" % (what, path, info.st_size, limit))
         data = handle.read(limit + 1)
@@ -53,12 +54,14 @@ def read_regular_file(path, what, limit=READ_LIMIT, error=InputError):
     return data
 
 
-def atomic_write(path, data, mode=0o644, backup=False):
+def atomic_write(path, data, mode=0o644, backup=False, uid=-1, gid=-1):
     """Write ``data`` (bytes) to ``path`` so readers see the old or the new file, never half of one.
 
-    The temporary file lives in the same directory (same file system), is fsynced, gets ``mode``
-    before it becomes visible, and replaces ``path`` with one rename. With ``backup`` an existing
-    file is first copied to ``<path>.<timestamp>~``; the backup's path is returned (or None).
+    The temporary file lives in the same directory (same file system), is created private (mkstemp: 0600,
+    O_EXCL, never through a symlink), gets its owner (``uid``/``gid``, -1 keeps) and ``mode`` through its
+    descriptor before it becomes visible, is fsynced, and replaces ``path`` with one rename: a path-based
+    chown after the rename could be raced onto a planted symlink. With ``backup`` an existing file is first
+    copied to ``<path>.<timestamp>~``; the backup's path is returned (or None).
     """
     directory = os.path.dirname(os.path.abspath(path)) or "."
     backup_path = None
@@ -68,10 +71,12 @@ def atomic_write(path, data, mode=0o644, backup=False):
     fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
+            if uid != -1 or gid != -1:
+                os.fchown(handle.fileno(), uid, gid)
+            os.fchmod(handle.fileno(), mode)
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:

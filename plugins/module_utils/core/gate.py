@@ -77,7 +77,9 @@ class Gate(object):
         reasons = []
         if failing:
             rule = "fail_on %s" % self.threshold if self.threshold else "fail_on_ids"
-            reasons.append("%d open finding(s) match %s" % (len(failing), rule))
+            ids = sorted(set(f["id"] for f in failing))
+            shown = ", ".join(ids[:5]) + (" and %d more" % (len(ids) - 5) if len(ids) > 5 else "")
+            reasons.append("%d open finding(s) match %s: %s" % (len(failing), rule, shown))
         if incomplete:
             gaps = "; ".join(coverage.gaps())
             reasons.append("coverage incomplete (%s)%s" % (

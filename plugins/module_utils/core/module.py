@@ -92,8 +92,9 @@ class ControlModule(object):
     """Wraps an AnsibleModule (or AnsibleAWSModule through ``module_class``) with the control contract.
 
     ``gate``: the default of ``fail_on`` (``None`` for none), or NO_GATE for a module without findings.
-    ``legacy_gate``: ``{"fail_on_mismatch": "LOW"}`` maps a 0.1.0 boolean onto the gate: true sets
-    ``fail_on`` to the value, false to none; the option must be in the module's spec with default None.
+    ``legacy_gate``: maps a 0.1.0 boolean onto the gate options, ``{option: (params if true, params if
+    false)}``; a plain value ``"LOW"`` means ``({"fail_on": "LOW"}, {"fail_on": "none"})``. The option must
+    be in the module's spec with default None; using it gives a deprecation.
     """
 
     module_class = AnsibleModule
@@ -112,6 +113,8 @@ class ControlModule(object):
         # A module whose own option is called like a file option (s3_encryption_assert's mode: audit|enforce)
         # keeps it; that file option then does not apply to the reports.
         self._own_file_options = set(argument_spec).intersection(("mode", "owner", "group")) if reports else set()
+        # dataset_hash_verify's 0.1.0 ignore (path globs) is its own option: then there are no waivers by id.
+        self._waivers = self.has_gate and "ignore" not in argument_spec
         spec.update(argument_spec)
         kwargs.setdefault("supports_check_mode", True)
         self.control = control
@@ -138,13 +141,20 @@ class ControlModule(object):
         return self.module._diff
 
     def _legacy_gate(self, legacy):
-        for option, threshold in legacy.items():
+        for option, mapping in legacy.items():
             value = self.params.get(option)
             if value is None:
                 continue
-            self.params["fail_on"] = threshold if value else "none"
-            self.module.deprecate("%s is deprecated; use fail_on: %s (or none)" % (option, threshold),
-                                  version=DEPRECATED_IN, collection_name=COLLECTION)
+            if not isinstance(mapping, tuple):
+                mapping = ({"fail_on": mapping}, {"fail_on": "none"})
+            chosen = mapping[0] if value else mapping[1]
+            for key, setting in chosen.items():
+                if key == "accept_incomplete" and self.params.get(key):
+                    continue  # the playbook's own reason wins
+                self.params[key] = setting
+            instead = ", ".join("%s: %s" % item for item in chosen.items()) or "the default gate"
+            self.module.deprecate("%s is deprecated; %s: %s does the same as %s" % (
+                option, option, value, instead), version=DEPRECATED_IN, collection_name=COLLECTION)
 
     def deprecate(self, msg):
         self.module.deprecate(msg, version=DEPRECATED_IN, collection_name=COLLECTION)
@@ -185,7 +195,7 @@ class ControlModule(object):
 
     def _waive(self, outcome):
         entries = list(outcome.waivers)
-        if self.has_gate:
+        if self._waivers:
             entries = entries_from_params(self.params.get("ignore")) + entries
         expired = apply_ignores(outcome.findings, entries) if entries else []
         for entry in expired:

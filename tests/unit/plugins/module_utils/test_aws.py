@@ -8,6 +8,8 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 from botocore.stub import Stubber
 
 from ansible_collections.ainative.security.plugins.module_utils.cloud import aws
+from ansible_collections.ainative.security.plugins.module_utils.core.concurrency import run_bounded
+from ansible_collections.ainative.security.plugins.module_utils.core.errors import SourceError
 
 
 def test_describe_error_says_what_to_fix():
@@ -41,7 +43,7 @@ def test_s3control_request_goes_back_to_the_endpoint():
     assert req.url == "http://127.0.0.1:5000/v20180820/configuration/publicAccessBlock"
 
 
-def test_run_bounded_keeps_order_and_bound():
+def test_run_bounded_the_cloud_controls_use_keeps_order_and_bound():
     active, peak, lock = [0], [0], threading.Lock()
 
     def work(i):
@@ -53,8 +55,13 @@ def test_run_bounded_keeps_order_and_bound():
             active[0] -= 1
         return i * 2
 
-    assert aws.run_bounded(work, range(20), 4) == [i * 2 for i in range(20)]
+    assert run_bounded(work, range(20), 4) == [i * 2 for i in range(20)]
     assert 1 < peak[0] <= 4
+
+
+def test_audit_error_is_the_contract_source_error():
+    assert issubclass(aws.AWSAuditError, SourceError)
+    assert aws.AWSAuditError("x").kind == "source"
 
 
 def test_clients_from_params_cache_per_service_and_region():

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from ansible_collections.ainative.security.plugins.module_utils import falco_events as fe
+from ansible_collections.ainative.security.plugins.module_utils.core.errors import InputError
+from ansible_collections.ainative.security.plugins.module_utils.falco import events as fe
 from lab import falco_data
 
 NOW = datetime.datetime(2026, 11, 25, 12, 0, 0, tzinfo=datetime.timezone.utc)
@@ -23,7 +24,7 @@ def test_parse_time_forms():
     assert fe.parse_time("2026-11-25T12:00:00+02:00") == datetime.datetime(2026, 11, 25, 10, 0, tzinfo=fe._UTC)
     assert fe.parse_time("15m", now=NOW) == NOW - datetime.timedelta(minutes=15)
     assert fe.parse_time("2d", now=NOW) == NOW - datetime.timedelta(days=2)
-    with pytest.raises(fe.FalcoEventsError):
+    with pytest.raises(InputError):
         fe.parse_time("yesterday")
 
 
@@ -31,7 +32,7 @@ def test_priorities():
     assert fe.normalize_priority("Critical") == "critical"
     assert fe.normalize_priority("INFO") == "informational"
     assert fe.priority_rank("emergency") > fe.priority_rank("warning") > fe.priority_rank("debug")
-    with pytest.raises(fe.FalcoEventsError):
+    with pytest.raises(InputError):
         fe.normalize_priority("severe")
 
 
@@ -55,7 +56,7 @@ def test_filters():
     assert rules["by_rule"] == {"Terminal shell in container": 2}
     window = fe.triage(lines(), fe.Filter(since="2026-11-25T11:56:00Z", until="2026-11-25T11:59:00Z"))
     assert window["matched"] == 3
-    with pytest.raises(fe.FalcoEventsError):
+    with pytest.raises(InputError):
         fe.Filter(since="2026-11-25T12:00:00Z", until="2026-11-25T11:00:00Z")
 
 
@@ -84,6 +85,15 @@ def test_container_of_host_and_dict_lines():
 
 
 def test_unreadable_log(tmp_path):
-    with pytest.raises(fe.FalcoEventsError) as exc:
+    with pytest.raises(InputError) as exc:
         list(fe.iter_file(str(tmp_path / "missing.log")))
     assert "cannot read the Falco event log" in str(exc.value)
+
+
+def test_triage_counts_alerts_and_misses_other_lines():
+    from ansible_collections.ainative.security.plugins.module_utils.core.coverage import Coverage
+    cov = Coverage("events")
+    alert = [line for line in lines() if line.startswith("{")][0]
+    result = fe.triage(["NAME=\"Debian GNU/Linux\"", "", alert], fe.Filter(), coverage=cov, source="f.log")
+    assert result["total"] == cov.examined == 1 and result["skipped_lines"] == cov.missed_count == 1
+    assert cov.missed[0]["item"] == "f.log:1" and not cov.complete

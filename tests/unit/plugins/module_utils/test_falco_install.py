@@ -1,4 +1,4 @@
-"""falco_install helpers: OpenPGP key parsing and pinning, platform detection, repository rendering."""
+"""falco_install helpers: key pinning through gpg, platform detection, repository rendering."""
 
 import os
 import shutil
@@ -7,7 +7,24 @@ import time
 
 import pytest
 
-from ansible_collections.ainative.security.plugins.module_utils import falco_install as fi
+from ansible_collections.ainative.security.plugins.module_utils.core.errors import InputError
+from ansible_collections.ainative.security.plugins.module_utils.falco import install as fi
+from ansible_collections.ainative.security.plugins.module_utils.falco import signing_key as sk
+
+
+class GpgModule(object):
+    """Just what signing_key needs of an AnsibleModule: get_bin_path and run_command (bytes)."""
+
+    def get_bin_path(self, name):
+        return shutil.which(name)
+
+    def run_command(self, argv, data=None, binary_data=False, encoding=None):
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+        return proc.returncode, proc.stdout, proc.stderr
+
+
+def checked(data, pinned, **kwargs):
+    return sk.checked_key(GpgModule(), data, pinned, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -35,57 +52,68 @@ def keys(tmp_path_factory):
 
 def test_parse_armored_and_binary(keys):
     armored, fpr = keys["one"]
-    parsed = fi.parse_public_keys(armored)
+    parsed, binary = checked(armored, [fpr])
     assert [k["fingerprint"] for k in parsed] == [fpr]
     assert parsed[0]["uids"] == ["One <one@example.invalid>"]
     assert not parsed[0]["revoked"]
     assert 360 * 86400 < parsed[0]["expires"] - parsed[0]["created"] < 370 * 86400
-    binary = fi.dearmor(armored)
-    assert fi.parse_public_keys(binary)[0]["fingerprint"] == fpr
-    assert fi.parse_public_keys(fi.armor(binary))[0]["fingerprint"] == fpr
+    assert not binary.startswith(b"-----BEGIN")
+    assert checked(binary, [fpr])[0][0]["fingerprint"] == fpr
+    rearmored = checked(binary, [fpr], armor=True)[1]
+    assert rearmored.startswith(b"-----BEGIN PGP PUBLIC KEY BLOCK-----")
+    assert checked(rearmored, [fpr])[0][0]["fingerprint"] == fpr
 
 
 def test_pinned_key_accepted_with_spaces_and_lowercase(keys):
     armored, fpr = keys["one"]
     spaced = " ".join(fpr[i:i + 4] for i in range(0, 40, 4)).lower()
-    assert fi.verify_key(armored, [spaced])[0]["fingerprint"] == fpr
+    assert checked(armored, [spaced])[0][0]["fingerprint"] == fpr
 
 
 def test_wrong_pin_refused(keys):
     armored, fpr = keys["one"]
-    with pytest.raises(fi.FalcoInstallError) as exc:
-        fi.verify_key(armored, [keys["two"][1]])
+    with pytest.raises(sk.KeyMismatchError) as exc:
+        checked(armored, [keys["two"][1]])
     assert "does not match the pinned fingerprint" in str(exc.value)
     assert fpr in str(exc.value)
 
 
 def test_extra_key_in_bundle_refused_unless_pinned(keys):
-    with pytest.raises(fi.FalcoInstallError):
-        fi.verify_key(keys["both"], [keys["one"][1]])
-    assert len(fi.verify_key(keys["both"], [keys["one"][1], keys["two"][1]])) == 2
+    with pytest.raises(sk.KeyMismatchError):
+        checked(keys["both"], [keys["one"][1]])
+    assert len(checked(keys["both"], [keys["one"][1], keys["two"][1]])[0]) == 2
 
 
 def test_expired_key_refused(keys):
     armored, fpr = keys["one"]
-    with pytest.raises(fi.FalcoInstallError) as exc:
-        fi.verify_key(armored, [fpr], now=time.time() + 3 * 365 * 86400)
+    with pytest.raises(sk.KeyMismatchError) as exc:
+        checked(armored, [fpr], now=time.time() + 3 * 365 * 86400)
     assert "expired" in str(exc.value)
+
+
+def test_revoked_key_refused(keys):
+    assert sk.parse_colons("pub:r:255:22:AB:1:::-:::sc:\nfpr:::::::::%s:\n" % ("A" * 40))[0]["revoked"]
+    with pytest.raises(sk.KeyMismatchError) as exc:
+        sk.verify_key([{"fingerprint": "A" * 40, "revoked": True, "expired": False, "expires": None}], ["A" * 40])
+    assert "revoked" in str(exc.value)
 
 
 @pytest.mark.parametrize("value", ["B35B1B1F", "0x65106822B35B1B1F", "not hex at all", ""])
 def test_short_or_bad_fingerprints_refused(value):
-    with pytest.raises(fi.FalcoInstallError):
-        fi.normalize_fingerprint(value)
+    with pytest.raises(InputError):
+        sk.normalize_fingerprint(value)
 
 
 def test_falco_default_fingerprint_is_well_formed():
-    assert fi.normalize_fingerprint("478B 2FBB C75F 4237 B731  DA43 6510 6822 B35B 1B1F") == fi.FALCO_KEY_FINGERPRINT
+    assert sk.normalize_fingerprint("478B 2FBB C75F 4237 B731  DA43 6510 6822 B35B 1B1F") == fi.FALCO_KEY_FINGERPRINT
 
 
 @pytest.mark.parametrize("data", [b"", b"\x00\x01garbage", b"-----BEGIN PGP SIGNATURE-----\nabc\n-----END PGP SIGNATURE-----\n"])
 def test_not_a_key(data):
-    with pytest.raises(fi.FalcoInstallError):
-        fi.parse_public_keys(data)
+    if not shutil.which("gpg"):
+        pytest.skip("gpg is not installed")
+    with pytest.raises(InputError):
+        checked(data, [fi.FALCO_KEY_FINGERPRINT])
 
 
 @pytest.mark.parametrize("os_release, binaries, family", [
@@ -100,7 +128,7 @@ def test_detect_family(os_release, binaries, family):
 
 
 def test_unsupported_distribution():
-    with pytest.raises(fi.FalcoInstallError) as exc:
+    with pytest.raises(InputError) as exc:
         fi.detect_family({"ID": "alpine"}, lambda b: b == "apk")
     assert "unsupported distribution 'alpine'" in str(exc.value)
 
@@ -134,7 +162,7 @@ def test_driver_gate(driver, version, ok):
     if ok:
         installer.check_driver(driver, version)
     else:
-        with pytest.raises(fi.FalcoInstallError):
+        with pytest.raises(InputError):
             installer.check_driver(driver, version)
 
 
@@ -147,6 +175,7 @@ class FakeModule(object):
         self.commands = []
         self.params = dict(falcoctl_enabled=False, service_enabled=True, service_state="started")
         self.params.update(params)
+        self.module = self  # the Installer takes the ControlModule; this fake is both
 
     def run_command(self, argv, environ_update=None):
         self.commands.append(argv)

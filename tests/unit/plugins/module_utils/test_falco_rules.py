@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from ansible_collections.ainative.security.plugins.module_utils import falco_rules as fr
+from ansible_collections.ainative.security.plugins.module_utils.falco import condition as cond
+from ansible_collections.ainative.security.plugins.module_utils.falco import falco_validate, validator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 BASE = open(os.path.join(ROOT, "lab", "falco", "falco_rules.yaml")).read()
@@ -12,7 +13,7 @@ BASE = open(os.path.join(ROOT, "lab", "falco", "falco_rules.yaml")).read()
 
 def check(text, base=True, **kwargs):
     docs = ([("base.yaml", BASE)] if base else []) + [("custom.yaml", text)]
-    return fr.validate(docs, checked=["custom.yaml"], **kwargs)
+    return validator.validate(docs, checked=["custom.yaml"], **kwargs)
 
 
 def codes(report, key="errors"):
@@ -34,7 +35,7 @@ def codes(report, key="errors"):
     ("open_write and not (a_macro or b_macro)", ["open_write", "a_macro", "b_macro"]),
 ])
 def test_parser_accepts_falco_syntax(condition, macros):
-    found, _lists = fr.parse_condition(condition)
+    found, _lists = cond.parse_condition(condition)
     assert [ref[0] for ref in found] == macros
 
 
@@ -50,13 +51,13 @@ def test_parser_accepts_falco_syntax(condition, macros):
     ("", "empty condition"),
 ])
 def test_parser_refuses_broken_conditions(condition, message):
-    with pytest.raises(fr.ConditionError) as exc:
-        fr.parse_condition(condition)
+    with pytest.raises(cond.ConditionError) as exc:
+        cond.parse_condition(condition)
     assert message in str(exc.value)
 
 
 def test_base_rules_are_valid():
-    report = fr.validate([("base.yaml", BASE)])
+    report = validator.validate([("base.yaml", BASE)])
     assert report["valid"], report["errors"]
     assert report["counts"]["rules"] == 6
     assert report["warnings"] == []
@@ -177,7 +178,8 @@ def test_warnings_do_not_fail():
     got = [pair[0] for pair in codes(report, "warnings")]
     assert got.count("deprecated_append") == 1
     assert got.count("unknown_key") == 1
-    assert got.count("deprecated_enabled") == 1
+    # Issue 13 item 7: Falco disables an existing rule with a bare 'enabled' and warns about nothing.
+    assert got.count("deprecated_enabled") == 0
     assert [p["message"] for p in report["warnings"] if p["code"] == "undefined_list"][0].startswith(
         "'undefined_snake_list'")
     assert "open_by_handle_at" not in str(report["warnings"])
@@ -198,8 +200,8 @@ def test_bare_equals_in_comps_is_a_string():
 
 
 def test_base_file_that_does_not_parse_is_reported_as_context():
-    report = fr.validate([("base.yaml", "- rule: [\n"), ("custom.yaml", "- macro: m\n  condition: evt.num=0\n")],
-                         checked=["custom.yaml"])
+    report = validator.validate([("base.yaml", "- rule: [\n"), ("custom.yaml", "- macro: m\n  condition: evt.num=0\n")],
+                                checked=["custom.yaml"])
     assert report["valid"]
     assert [p["code"] for p in report["warnings"]] == ["base_unreadable"]
 
@@ -213,19 +215,54 @@ def test_large_generated_rule_set_is_valid():
 
 
 def test_format_problem():
-    assert fr.format_problem({"file": "f.yaml", "line": 3, "object": "rule 'R'", "message": "m"}) == "f.yaml:3: rule 'R': m"
-    assert fr.format_problem({"file": None, "line": None, "object": None, "message": "m"}) == "<rules>: m"
+    assert validator.format_problem({"file": "f.yaml", "line": 3, "object": "rule 'R'", "message": "m"}) == "f.yaml:3: rule 'R': m"
+    assert validator.format_problem({"file": None, "line": None, "object": None, "message": "m"}) == "<rules>: m"
 
 
 def test_parse_falco_validate_json_and_text():
     out = ('{"falco_load_results":[{"name":"/etc/falco/rules.d/x.yaml","successful":false,'
            '"errors":[{"code":"LOAD_ERR_COMPILE_CONDITION","message":"undefined macro",'
            '"context":{"locations":[{"position":{"line":2}}]}}],"warnings":[]}]}')
-    parsed = fr.parse_falco_validate(out, 1)
+    parsed = falco_validate.parse_falco_validate(out, 1)
     assert not parsed["valid"]
     assert parsed["files"][0]["errors"][0] == {"code": "LOAD_ERR_COMPILE_CONDITION", "message": "undefined macro",
                                                "line": 3}
-    text = fr.parse_falco_validate("/a.yaml: Ok\n/b.yaml: Invalid\nsome error\n", 1)
+    text = falco_validate.parse_falco_validate("/a.yaml: Ok\n/b.yaml: Invalid\nsome error\n", 1)
     assert [f["successful"] for f in text["files"]] == [True, False]
     assert text["files"][1]["errors"][0]["message"] == "some error"
-    assert fr.parse_falco_validate("/a.yaml: Ok, with warnings\n", 0)["valid"]
+    assert falco_validate.parse_falco_validate("/a.yaml: Ok, with warnings\n", 0)["valid"]
+
+
+FALCO_STYLE = """- list: shell_binaries
+  items: [ash, bash, sh]
+- list: google_agents
+  items: [google_accounts_daemon, google_clock_skew_daemon, google_network_daemon, update_engine]
+- macro: spawned_process
+  condition: (evt.type in (execve, execveat) and evt.dir=<)
+- rule: Shell under a Google agent
+  desc: A shell started by a cloud agent.
+  condition: spawned_process and proc.name in (shell_binaries) and proc.pname in (google_oslogin_nss, calico_node)
+  output: shell (%proc.cmdline)
+  priority: NOTICE
+"""
+
+
+def test_plain_binary_names_are_no_undefined_lists():
+    """Issue 13 item 6: names of binaries with underscores are literals, as in Falco's own falco_rules.yaml."""
+    report = check(FALCO_STYLE, base=False)
+    assert report["valid"] and report["warnings"] == [], report["warnings"]
+
+
+def test_list_like_or_misspelt_names_still_warn():
+    text = FALCO_STYLE.replace("proc.name in (shell_binaries)", "proc.name in (shell_binarys, my_tool_names)")
+    warned = [p["message"] for p in check(text, base=False)["warnings"] if p["code"] == "undefined_list"]
+    assert len(warned) == 2
+    assert "did you mean 'shell_binaries'" in warned[0] and warned[1].startswith("'my_tool_names'")
+
+
+def test_enabled_only_override_accepted_and_empty_desc_refused():
+    """Issue 13 item 7: enabled-only on an existing rule is accepted without a warning; an empty desc is refused."""
+    report = check(FALCO_STYLE + "- rule: Shell under a Google agent\n  enabled: false\n", base=False)
+    assert report["valid"] and report["warnings"] == []
+    report = check(FALCO_STYLE.replace("desc: A shell started by a cloud agent.", 'desc: ""'), base=False)
+    assert not report["valid"] and codes(report) == [("bad_type", 8)]

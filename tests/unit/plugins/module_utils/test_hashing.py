@@ -2,11 +2,12 @@ import errno
 import hashlib
 import json
 import os
+import signal
 
 import pytest
 
-from ansible_collections.ainative.security.plugins.module_utils import hashing
-from ansible_collections.ainative.security.plugins.module_utils.hashing import HashingError
+from ansible_collections.ainative.security.plugins.module_utils.core.errors import ControlError, DependencyError, SourceError
+from ansible_collections.ainative.security.plugins.module_utils.integrity import digests, engine, manifest, paths, tree
 
 H = hashlib.sha256(b"x").hexdigest()
 
@@ -23,13 +24,13 @@ H = hashlib.sha256(b"x").hexdigest()
     (b"\xff\xfe", "not valid UTF-8"),
 ])
 def test_check_relpath_refuses_hostile_names(name, message):
-    with pytest.raises(HashingError, match=message):
-        hashing.check_relpath(name)
+    with pytest.raises(ControlError, match=message):
+        paths.check_relpath(name)
 
 
 @pytest.mark.parametrize("name", ["a", "a/b.csv", ".git/config", "dir/.hidden", "x..y", "ünï code/ü"])
 def test_check_relpath_accepts_normal_names(name):
-    assert hashing.check_relpath(name) == name
+    assert paths.check_relpath(name) == name
 
 
 @pytest.mark.parametrize("value, algorithm, expected", [
@@ -39,7 +40,7 @@ def test_check_relpath_accepts_normal_names(name):
     ("SHA512:" + "a" * 128, None, ("sha512", "a" * 128)),
 ])
 def test_parse_digest(value, algorithm, expected):
-    assert hashing.parse_digest(value, algorithm) == expected
+    assert digests.parse_digest(value, algorithm) == expected
 
 
 @pytest.mark.parametrize("value, algorithm, message", [
@@ -49,22 +50,22 @@ def test_parse_digest(value, algorithm, expected):
     ("zz" * 32, None, "malformed"),
 ])
 def test_parse_digest_errors(value, algorithm, message):
-    with pytest.raises(HashingError, match=message):
-        hashing.parse_digest(value, algorithm)
+    with pytest.raises(ControlError, match=message):
+        digests.parse_digest(value, algorithm)
 
 
 def test_text_manifest_coreutils_forms():
     text = ("%s  plain.txt\n%s *binary.bin\n\\%s  back\\\\slash\\nnew\n"
             "SHA256 (tagged.txt) = %s\n# comment\n\n") % (H, H, H, H)
-    algo, entries = hashing.parse_text_manifest(text.encode())
+    algo, entries = manifest.parse_text_manifest(text.encode())
     assert algo == "sha256"
     assert sorted(entries) == ["back\\slash\nnew", "binary.bin", "plain.txt", "tagged.txt"]
 
 
 def test_text_manifest_round_trip_escapes():
     entries = {"a b.txt": (H, 1), "c\\d": (H, 1), "e\nf": (H, 1)}
-    data = hashing.render_text_manifest("sha256", entries)
-    assert hashing.parse_text_manifest(data) == ("sha256", dict((k, H) for k in entries))
+    data = manifest.render_text_manifest("sha256", entries)
+    assert manifest.parse_text_manifest(data) == ("sha256", dict((k, H) for k in entries))
 
 
 @pytest.mark.parametrize("text, message", [
@@ -76,21 +77,21 @@ def test_text_manifest_round_trip_escapes():
     ("abc  a\n", "matches no supported algorithm"),
 ])
 def test_text_manifest_errors(text, message):
-    with pytest.raises(HashingError, match=message):
-        hashing.parse_text_manifest(text.encode())
+    with pytest.raises(ControlError, match=message):
+        manifest.parse_text_manifest(text.encode())
 
 
 def test_json_manifest_digest_pins_entries_and_formats_agree():
     entries = {"b": (H, 1), "a": (hashlib.sha256(b"y").hexdigest(), 1)}
-    doc = json.loads(hashing.render_json_manifest("sha256", entries))
+    doc = json.loads(manifest.render_json_manifest("sha256", entries))
     assert [item["path"] for item in doc["files"]] == ["a", "b"]
-    algo, digests, sizes = hashing.parse_json_manifest(json.dumps(doc).encode())
-    assert doc["dataset_digest"] == hashing.dataset_digest(algo, digests)
-    text_algo, text_digests = hashing.parse_text_manifest(hashing.render_text_manifest("sha256", entries))
-    assert hashing.dataset_digest(text_algo, text_digests) == doc["dataset_digest"]
+    algo, digests, sizes = manifest.parse_json_manifest(json.dumps(doc).encode())
+    assert doc["dataset_digest"] == manifest.dataset_digest(algo, digests)
+    text_algo, text_digests = manifest.parse_text_manifest(manifest.render_text_manifest("sha256", entries))
+    assert manifest.dataset_digest(text_algo, text_digests) == doc["dataset_digest"]
     doc["files"][0]["digest"] = H
-    with pytest.raises(HashingError, match="does not match its entries"):
-        hashing.parse_json_manifest(json.dumps(doc).encode())
+    with pytest.raises(ControlError, match="does not match its entries"):
+        manifest.parse_json_manifest(json.dumps(doc).encode())
 
 
 @pytest.mark.parametrize("mutate, message", [
@@ -102,11 +103,11 @@ def test_json_manifest_digest_pins_entries_and_formats_agree():
     (lambda d: d["files"][0].update(path="/abs"), "absolute path"),
 ])
 def test_json_manifest_errors(mutate, message):
-    doc = json.loads(hashing.render_json_manifest("sha256", {"a": (H, 1)}))
+    doc = json.loads(manifest.render_json_manifest("sha256", {"a": (H, 1)}))
     doc.pop("dataset_digest")
     mutate(doc)
-    with pytest.raises(HashingError, match=message):
-        hashing.parse_json_manifest(json.dumps(doc).encode())
+    with pytest.raises(ControlError, match=message):
+        manifest.parse_json_manifest(json.dumps(doc).encode())
 
 
 @pytest.mark.parametrize("pattern, path, ignored", [
@@ -122,7 +123,7 @@ def test_json_manifest_errors(mutate, message):
     ("data/[ab].csv", "data/c.csv", False),
 ])
 def test_ignore_globs(pattern, path, ignored):
-    assert hashing.IgnoreRules([pattern])(path) is ignored
+    assert paths.IgnoreRules([pattern])(path) is ignored
 
 
 def _tree(tmp_path, files):
@@ -136,22 +137,22 @@ def _tree(tmp_path, files):
 @pytest.mark.parametrize("workers", [1, 2])
 def test_build_and_verify_round_trip(tmp_path, workers):
     files = dict(("d%d/f%03d" % (i % 3, i), os.urandom(i * 97)) for i in range(150))
-    files["big.bin"] = os.urandom(3 * hashing.BUFFER_SIZE + 5)
+    files["big.bin"] = os.urandom(3 * digests.BUFFER_SIZE + 5)
     root = _tree(tmp_path, files)
-    entries, stats = hashing.build_entries(root, hashing.IgnoreRules([]), "sha256", workers=workers)
+    entries, stats = engine.build_entries(root, paths.IgnoreRules([]), "sha256", workers=workers)
     assert stats["files"] == len(files) and stats["bytes"] == sum(len(v) for v in files.values())
     for name, data in files.items():
         assert entries[name] == (hashlib.sha256(data).hexdigest(), len(data))
-    digests = dict((k, v[0]) for k, v in entries.items())
-    result = hashing.verify_tree(root, digests, {}, "sha256", hashing.IgnoreRules([]), workers=workers)
+    listed = dict((k, v[0]) for k, v in entries.items())
+    result = engine.verify_tree(root, listed, {}, "sha256", paths.IgnoreRules([]), workers=workers)
     assert result["ok"] == len(files) and not any(result[k] for k in ("mismatched", "missing", "extra", "unsafe"))
 
 
 def test_verify_size_precheck_and_missing_directory(tmp_path):
     root = _tree(tmp_path, {"a/x": b"1", "b/y": b"22"})
-    digests = {"a/x": hashlib.sha256(b"1").hexdigest(), "b/y": hashlib.sha256(b"22").hexdigest(),
-               "gone/z": H}
-    result = hashing.verify_tree(root, digests, {"a/x": 5}, "sha256", hashing.IgnoreRules([]), workers=1)
+    listed = {"a/x": hashlib.sha256(b"1").hexdigest(), "b/y": hashlib.sha256(b"22").hexdigest(),
+              "gone/z": H}
+    result = engine.verify_tree(root, listed, {"a/x": 5}, "sha256", paths.IgnoreRules([]), workers=1)
     assert result["mismatched"] == [{"path": "a/x", "reason": "size", "expected_size": 5, "actual_size": 1}]
     assert result["missing"] == ["gone/z"]
     assert result["ok"] == 1
@@ -165,16 +166,16 @@ def test_unreadable_file_is_reported_not_raised(tmp_path, monkeypatch):
         if path == "b":
             raise OSError(errno.EACCES, "Permission denied")
         return real_open(path, flags, *args, **kwargs)
-    monkeypatch.setattr(hashing.os, "open", deny)
-    digests = {"a": hashlib.sha256(b"1").hexdigest(), "b": hashlib.sha256(b"2").hexdigest()}
-    result = hashing.verify_tree(root, digests, {}, "sha256", hashing.IgnoreRules([]), workers=1)
+    monkeypatch.setattr(engine.os, "open", deny)
+    listed = {"a": hashlib.sha256(b"1").hexdigest(), "b": hashlib.sha256(b"2").hexdigest()}
+    result = engine.verify_tree(root, listed, {}, "sha256", paths.IgnoreRules([]), workers=1)
     assert result["unreadable"] == [{"path": "b", "reason": "b cannot open: Permission denied"}]
 
 
 def test_file_replaced_by_directory_is_unsafe(tmp_path):
     root = _tree(tmp_path, {"a": b"1", "dir/inner": b"2"})
-    result = hashing.verify_tree(root, {"a": hashlib.sha256(b"1").hexdigest(), "dir": H}, {}, "sha256",
-                                 hashing.IgnoreRules([]), workers=1)
+    result = engine.verify_tree(root, {"a": hashlib.sha256(b"1").hexdigest(), "dir": H}, {}, "sha256",
+                                paths.IgnoreRules([]), workers=1)
     assert result["unsafe"][0]["path"] == "dir" and "not a regular file" in result["unsafe"][0]["reason"]
     assert result["extra"] == []
 
@@ -182,21 +183,82 @@ def test_file_replaced_by_directory_is_unsafe(tmp_path):
 def test_symlinked_directory_component_is_refused_without_follow(tmp_path):
     root = _tree(tmp_path, {"real/x": b"1"})
     os.symlink("real", os.path.join(root, "alias"))
-    with pytest.raises(HashingError, match="alias is a symlink"):
-        hashing.verify_tree(root, {"alias/x": hashlib.sha256(b"1").hexdigest()}, {}, "sha256",
-                            hashing.IgnoreRules([]), workers=1)
-    entries = hashing.build_entries(root, hashing.IgnoreRules([]), "sha256", follow_symlinks=True, workers=1)[0]
+    with pytest.raises(ControlError, match="alias is a symlink"):
+        engine.verify_tree(root, {"alias/x": hashlib.sha256(b"1").hexdigest()}, {}, "sha256",
+                           paths.IgnoreRules([]), workers=1)
+    entries = engine.build_entries(root, paths.IgnoreRules([]), "sha256", follow_symlinks=True, workers=1)[0]
     assert sorted(entries) == ["alias/x", "real/x"]
 
 
 def test_symlink_loop_is_refused(tmp_path):
     root = _tree(tmp_path, {"d/x": b"1"})
     os.symlink("..", os.path.join(root, "d", "up"))
-    with pytest.raises(HashingError, match="loop"):
-        hashing.build_entries(root, hashing.IgnoreRules([]), "sha256", follow_symlinks=True, workers=1)
+    with pytest.raises(ControlError, match="loop"):
+        engine.build_entries(root, paths.IgnoreRules([]), "sha256", follow_symlinks=True, workers=1)
 
 
 def test_blake3_missing_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(hashing, "HAS_BLAKE3", False)
-    with pytest.raises(HashingError, match="pip install blake3"):
-        hashing.hasher("blake3")
+    monkeypatch.setattr(digests, "HAS_BLAKE3", False)
+    with pytest.raises(DependencyError, match="pip install blake3"):
+        digests.hasher("blake3")
+
+
+def test_open_beneath_follows_links_inside_the_root_only(tmp_path):
+    root = _tree(tmp_path / "root", {"d/x": b"1"})
+    (tmp_path / "out").write_bytes(b"secret")
+    os.symlink("d/x", os.path.join(root, "rel"))
+    os.symlink(os.path.join(os.path.realpath(root), "d", "x"), os.path.join(root, "abs"))
+    os.symlink("../rel", os.path.join(root, "d", "up"))
+    os.symlink("../out", os.path.join(root, "escape"))
+    os.symlink(str(tmp_path / "out"), os.path.join(root, "abs-out"))
+    os.symlink("loop", os.path.join(root, "loop"))
+    root_fd = os.open(root, os.O_RDONLY)
+    try:
+        for name in ("rel", "abs", "d/up", "d/../rel"):
+            fd = tree.open_beneath(root_fd, os.path.realpath(root), name)
+            assert os.read(fd, 10) == b"1", name
+            os.close(fd)
+        for name, code in (("escape", errno.EXDEV), ("abs-out", errno.EXDEV), ("../out", errno.EXDEV),
+                           ("loop", errno.ELOOP)):
+            with pytest.raises(OSError) as info:
+                tree.open_beneath(root_fd, os.path.realpath(root), name)
+            assert info.value.errno == code, name
+    finally:
+        os.close(root_fd)
+
+
+def _die(task):
+    os._exit(9)
+
+
+def test_a_dying_worker_fails_the_run_instead_of_hanging(tmp_path, monkeypatch):
+    """multiprocessing.Pool waited forever for the task of a dead worker (futex wait, no CPU)."""
+    files = dict(("f%03d" % index, b"%d" % index) for index in range(80))
+    root = _tree(tmp_path, files)
+    listed = dict((name, hashlib.sha256(data).hexdigest()) for name, data in files.items())
+    monkeypatch.setattr(engine, "_run_task", _die)  # the forked workers run it
+    signal.signal(signal.SIGALRM, lambda *args: pytest.fail("the engine hung on a dead worker"))
+    signal.alarm(60)
+    try:
+        with pytest.raises(SourceError, match="worker process died"):
+            engine.verify_tree(root, listed, {}, "sha256", paths.IgnoreRules([]), workers=2)
+    finally:
+        signal.alarm(0)
+
+
+def test_manifest_names_with_dot_slash_and_bytes(tmp_path):
+    text = ("%s  ./a\n%s  ./sub/b\n" % (H, H)).encode()
+    assert sorted(manifest.parse_text_manifest(text)[1]) == ["a", "sub/b"]
+    assert sorted(manifest.parse_text_manifest(text + b"\\" + ("%s  ./c\\\\d\n" % H).encode())[1]) == ["a", "c\\d", "sub/b"]
+    with pytest.raises(ControlError, match="lists 'a' twice"):
+        manifest.parse_text_manifest(("%s  ./a\n%s  a\n" % (H, H)).encode() + b"\r\n")
+    raw = manifest.parse_text_manifest(("%s  caf" % H).encode() + b"\xe9\n")[1]
+    name = list(raw)[0]
+    assert os.fsencode(name) == b"caf\xe9"
+    entries = {name: (H, 1)}
+    assert manifest.render_text_manifest("sha256", entries) == ("%s  caf" % H).encode() + b"\xe9\n"
+    doc = manifest.render_json_manifest("sha256", entries)
+    doc.decode("utf-8")
+    assert manifest.parse_json_manifest(doc)[1] == {name: H}
+    assert manifest.dataset_digest("sha256", {name: H}) == json.loads(doc)["dataset_digest"]
+    assert paths.display_name(name) == "caf\\xe9"

@@ -1,4 +1,4 @@
-"""Trivy and Grype normalization, argv and DB checks; scanner_base helpers."""
+"""Trivy and Grype normalization, argv and DB checks; scanners.base helpers."""
 
 import io
 import json
@@ -9,8 +9,18 @@ import time
 
 import pytest
 
-from ansible_collections.ainative.security.plugins.module_utils import scanner_base, scanner_grype, scanner_trivy
-from ansible_collections.ainative.security.plugins.module_utils.scanner_base import ScanError, Target
+from ansible_collections.ainative.security.plugins.module_utils.core.concurrency import run_bounded
+from ansible_collections.ainative.security.plugins.module_utils.core.errors import (
+    ControlError,
+    DependencyError,
+    InputError,
+    SourceError,
+)
+from ansible_collections.ainative.security.plugins.module_utils.scanners import base as scanner_base
+from ansible_collections.ainative.security.plugins.module_utils.scanners import grype as scanner_grype
+from ansible_collections.ainative.security.plugins.module_utils.scanners import inline_waivers
+from ansible_collections.ainative.security.plugins.module_utils.scanners import trivy as scanner_trivy
+from ansible_collections.ainative.security.plugins.module_utils.scanners.base import ScanError, Target, TargetError
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 FAKE_SECRET = "AKIAFAKESECRETVALUE1"
@@ -51,9 +61,57 @@ def test_trivy_normalize_all_kinds_and_never_copies_secret_text():
     assert secret["location"]["path"] == "/app/.env" and secret["location"]["line"] == 1
     assert secret["details"] == {"scanner": "trivy", "fixable": True, "category": "AWS", "class": "secret"}
     logging = [f for f in findings if f["id"] == "AVD-AWS-0089"][0]
-    assert logging["details"]["aliases"] == ["s3-bucket-logging"]
+    assert logging["details"]["aliases"] == ["s3-bucket-logging", "AWS-0089"]
     assert logging["location"]["resource"] == "aws_s3_bucket.data"
     assert all(f["control"] == "image_scan" and f["target"] == "probe" for f in findings)
+
+
+def _misconf_report(**ids):
+    check = dict(ids, Status="FAIL", Severity="HIGH", Title="S3 bucket without encryption",
+                 CauseMetadata={"Resource": "aws_s3_bucket.data", "StartLine": 3})
+    return {"Results": [{"Target": "main.tf", "Class": "config", "Type": "terraform", "Misconfigurations": [check]}]}
+
+
+@pytest.mark.parametrize("ids", [
+    {"ID": "AVD-AWS-0088", "AVDID": "AVD-AWS-0088"},  # Trivy 0.5x with trivy-checks v1
+    {"ID": "AWS-0088"},                              # Trivy 0.69+ with trivy-checks v2: no AVD- prefix, no AVDID
+])
+def test_misconfiguration_ids_are_canonical_across_trivy_versions(ids):
+    finding = scanner_trivy.normalize(_misconf_report(**ids), "tf")[0]
+    reference = scanner_trivy.normalize(_misconf_report(ID="AVD-AWS-0088", AVDID="AVD-AWS-0088"), "tf")[0]
+    assert finding["id"] == "AVD-AWS-0088" and finding["details"]["aliases"] == ["AWS-0088"]
+    assert finding["fingerprint"] == reference["fingerprint"]
+    moved = _misconf_report(**ids)
+    moved["Results"][0]["Misconfigurations"][0]["CauseMetadata"]["StartLine"] = 4
+    assert scanner_trivy.normalize(moved, "tf")[0]["fingerprint"] == finding["fingerprint"]
+
+
+def test_canonical_check_id_keeps_legacy_ids_as_aliases():
+    assert scanner_trivy.canonical_check_id("s3-bucket-logging", "AVD-AWS-0089") == \
+        ("AVD-AWS-0089", ["s3-bucket-logging", "AWS-0089"])
+    assert scanner_trivy.canonical_check_id("KSV-0001") == ("AVD-KSV-0001", ["KSV-0001"])
+    assert scanner_trivy.canonical_check_id("custom-rule") == ("custom-rule", [])
+
+
+def test_vulnerability_fingerprint_ignores_fixed_version():
+    report = load("trivy-probe.json")
+    before = dict((f["id"], f["fingerprint"]) for f in scanner_trivy.normalize(report, "probe"))
+    for result in report["Results"]:
+        for vuln in result.get("Vulnerabilities", []):
+            vuln["FixedVersion"] = "99.0"  # a DB update that adds a fix
+    after = dict((f["id"], f["fingerprint"]) for f in scanner_trivy.normalize(report, "probe"))
+    assert before == after
+
+
+def test_errors_belong_to_the_core_hierarchy(fake_bin, tmp_path):
+    assert issubclass(ScanError, SourceError) and issubclass(TargetError, InputError)
+    assert all(issubclass(cls, ControlError) for cls in (ScanError, TargetError, DependencyError))
+    killed = fake_bin("trivy", "#!/bin/sh\necho 'building the package list' >&2\nexit 137\n")
+    with pytest.raises(SourceError, match="exited with code 137.*ran out of memory"):
+        scanner_trivy.TrivyBackend(killed, cache_dir=str(tmp_path), timeout=10).scan(
+            Target("directory", str(tmp_path)), ["vuln"], str(tmp_path))
+    assert "ran out of memory" in scanner_base.exit_reason(-9)
+    assert scanner_base.exit_reason(2) == "exited with code 2"
 
 
 def test_trivy_normalize_skips_passes_and_handles_absent_lists():
@@ -89,7 +147,7 @@ def test_trivy_argv_per_target_type(fake_bin, tmp_path):
 def test_trivy_offline_without_db_says_how_to_seed(fake_bin, tmp_path):
     backend = scanner_trivy.TrivyBackend(fake_bin("trivy"), cache_dir=str(tmp_path / "c"), offline=True)
     backend.check_db(False)  # no vulnerability scan, no DB needed
-    with pytest.raises(ScanError, match="download-db-only"):
+    with pytest.raises(DependencyError, match="download-db-only"):
         backend.check_db(True)
     (tmp_path / "c" / "db").mkdir(parents=True)
     (tmp_path / "c" / "db" / "trivy.db").write_bytes(b"x")
@@ -133,7 +191,7 @@ def test_grype_sources_env_and_exit_code(fake_bin, tmp_path):
     assert scanner_grype.source_for(archive) == "oci-archive:/x/a.tar"
     assert scanner_grype.source_for(Target("sbom", "/b.json")) == "sbom:/b.json"
     assert scanner_grype.source_for(Target("rootfs", "/r")) == "dir:/r"
-    with pytest.raises(ScanError, match="vulnerabilities only"):
+    with pytest.raises(InputError, match="vulnerabilities only"):
         scanner_grype.source_for(Target("iac", "/tf"))
     doc = tmp_path / "doc.json"
     doc.write_text(json.dumps(load("grype-pyproj.json")))
@@ -143,7 +201,7 @@ def test_grype_sources_env_and_exit_code(fake_bin, tmp_path):
     assert backend.env()["GRYPE_DB_AUTO_UPDATE"] == "false"
     report = backend.scan(Target("directory", str(tmp_path)), ["vuln"], str(tmp_path))[0]
     assert len(report["matches"]) == 3
-    with pytest.raises(ScanError, match="grype db import"):
+    with pytest.raises(DependencyError, match="grype db import"):
         backend.check_db(True)
 
 
@@ -163,29 +221,29 @@ def test_archive_format_and_target_validation(tmp_path):
     (tmp_path / "junk.tar").write_bytes(b"not a tar at all" * 100)
     assert scanner_base.archive_format(str(tmp_path / "docker.tar")) == "docker"
     assert scanner_base.archive_format(str(tmp_path / "oci.tar")) == "oci"
-    with pytest.raises(ScanError, match="neither manifest.json"):
+    with pytest.raises(InputError, match="neither manifest.json"):
         scanner_base.archive_format(str(tmp_path / "other.tar"))
-    with pytest.raises(ScanError, match="not a readable tar"):
+    with pytest.raises(InputError, match="not a readable tar"):
         scanner_base.archive_format(str(tmp_path / "junk.tar"))
-    with pytest.raises(ScanError, match="unknown target type"):
+    with pytest.raises(InputError, match="unknown target type"):
         scanner_base.validate_target(Target("tarball", "/x"))
-    with pytest.raises(ScanError, match="does not exist"):
+    with pytest.raises(InputError, match="does not exist"):
         scanner_base.validate_target(Target("directory", str(tmp_path / "nope")))
-    with pytest.raises(ScanError, match="is not a directory"):
+    with pytest.raises(InputError, match="is not a directory"):
         scanner_base.validate_target(Target("iac", str(tmp_path / "docker.tar")))
-    with pytest.raises(ScanError, match="unknown scanner"):
+    with pytest.raises(InputError, match="unknown scanner"):
         scanner_base.validate_target(Target("directory", str(tmp_path), scanners=["license"]))
     target = scanner_base.validate_target(Target("archive", str(tmp_path / "oci.tar")))
     layout = scanner_base.unpack_oci_archive(target, str(tmp_path))
     assert os.path.exists(os.path.join(layout, "index.json")) and target.layout_dir == layout
     _tar(str(tmp_path / "evil.tar"), ["index.json", "../escape.txt"])
-    with pytest.raises(ScanError, match="unsafe member"):
+    with pytest.raises(InputError, match="unsafe member"):
         scanner_base.unpack_oci_archive(Target("archive", str(tmp_path / "evil.tar")), str(tmp_path))
 
 
 def test_find_binary(tmp_path, monkeypatch, fake_bin):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    with pytest.raises(ScanError, match="no trivy binary on PATH"):
+    with pytest.raises(DependencyError, match="no trivy binary on PATH"):
         scanner_base.find_binary("trivy")
     path = fake_bin("trivy")
     assert scanner_base.find_binary("trivy", path) == path
@@ -202,7 +260,7 @@ def test_run_scanner_timeout_kills_and_keeps_stderr(tmp_path):
     assert "slow timed out after 1s" in str(err.value) and "warming up" in str(err.value)
 
 
-def test_run_bounded_limits_concurrency_keeps_order_and_raises():
+def test_core_run_bounded_limits_concurrency_and_keeps_order():
     running = []
     peak = []
     lock = threading.Lock()
@@ -216,7 +274,7 @@ def test_run_bounded_limits_concurrency_keeps_order_and_raises():
             running.remove(item)
         return item * 2
 
-    assert scanner_base.run_bounded(work, range(7), 3) == [0, 2, 4, 6, 8, 10, 12]
+    assert run_bounded(work, range(7), 3) == [0, 2, 4, 6, 8, 10, 12]
     assert max(peak) <= 3
 
     def boom(item):
@@ -225,7 +283,7 @@ def test_run_bounded_limits_concurrency_keeps_order_and_raises():
         return item
 
     with pytest.raises(ScanError, match="target 2 failed"):
-        scanner_base.run_bounded(boom, range(4), 2)
+        run_bounded(boom, range(4), 2)
 
 
 def test_trivy_version_is_cached_per_binary_and_db_facts_read(fake_bin, tmp_path):
@@ -247,7 +305,7 @@ def test_trivy_version_is_cached_per_binary_and_db_facts_read(fake_bin, tmp_path
 
 
 def test_cyclonedx_made_deterministic():
-    from ansible_collections.ainative.security.plugins.module_utils import image_scan
+    from ansible_collections.ainative.security.plugins.module_utils.scanners import image_scan
 
     def bom(ids, order):
         comps = [{"bom-ref": ids[i], "type": "library", "name": n, "purl": "pkg:pypi/%s@1" % n}
@@ -263,3 +321,52 @@ def test_cyclonedx_made_deterministic():
     b = image_scan._stable_cdx(bom(two, [1, 0]))
     assert a == b
     assert b"serialNumber" not in a and b"timestamp" not in a and b"1111" not in a
+
+
+@pytest.mark.parametrize("word, waived", [
+    ("#trivy:ignore:AVD-AWS-0088", "AVD-AWS-0088"),
+    ("//tfsec:ignore:aws-s3-enable-bucket-encryption", "aws-s3-enable-bucket-encryption"),
+    ("#trivy:ignore:*", "*"),
+    ("/*trivy:ignore:AWS-0088:exp:2099-01-01", "AWS-0088"),
+    ("#trivy:exp:2099-01-01:ignore:AWS-0089", "AWS-0089"),
+    ("#trivy:ignore:aws-s3-x[bucket=a]", "aws-s3-x"),
+    ("#trivy:ignore:", None),
+    ("#trivy:something", None),
+    ("#TRIVY:ignore:X", None),
+    ("trivy", None),
+])
+def test_inline_rule_parsing_follows_trivy(word, waived):
+    assert inline_waivers._waived_id(word) == waived
+
+
+def test_inline_waivers_found_defused_and_reported(tmp_path):
+    (tmp_path / "mod").mkdir()
+    text = 'resource "a" "b" {} #trivy:ignore:AVD-AWS-0088\n\n  # tfsec:ignore:*\nname = "trivy:ignore:x"\n'
+    (tmp_path / "mod" / "main.tf").write_text(text)
+    (tmp_path / "model.bin").write_bytes(b"#trivy:ignore:X")  # not a configuration file
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "x.yaml").write_text("#trivy:ignore:X\n")
+    waivers, too_large = inline_waivers.find(str(tmp_path))
+    assert too_large == []
+    assert [(w.path, w.line, w.waived) for w in waivers] == [
+        ("mod/main.tf", 1, "AVD-AWS-0088"), ("mod/main.tf", 3, "*")]
+    copy = inline_waivers.defused_copy(str(tmp_path), str(tmp_path / "copy"))
+    defused = (tmp_path / "copy" / "mod" / "main.tf").read_text()
+    assert len(defused) == len(text) and defused.count("\n") == text.count("\n")
+    assert inline_waivers.find(copy)[0] == [] and "trivy-ignore:AVD-AWS-0088" in defused
+    assert 'name = "trivy:ignore:x"' in defused  # not a rule for Trivy, left as it is
+    assert sorted(os.listdir(copy)) == ["mod"]
+    found = inline_waivers.findings(waivers, "image_scan", "tf")
+    assert [(f["id"], f["kind"], f["severity"], f["location"]["resource"]) for f in found] == [
+        ("inline-waiver", "misconfiguration", "HIGH", "AVD-AWS-0088"), ("inline-waiver", "misconfiguration", "HIGH", "*")]
+    moved = inline_waivers.findings([inline_waivers.InlineWaiver("mod/main.tf", 9, "*", "x")], "image_scan", "tf")
+    assert moved[0]["fingerprint"] == found[1]["fingerprint"]  # a line shift keeps the identity
+
+
+def test_reveal_adds_only_what_the_inline_rules_hid():
+    shown = scanner_trivy.normalize(_misconf_report(ID="AVD-AWS-0086", AVDID="AVD-AWS-0086"), "tf")
+    full = scanner_trivy.normalize(_misconf_report(ID="AVD-AWS-0086", AVDID="AVD-AWS-0086"), "tf") + \
+        scanner_trivy.normalize(_misconf_report(ID="AWS-0088"), "tf")
+    assert inline_waivers.reveal(full, shown) == 1
+    assert [f["id"] for f in shown] == ["AVD-AWS-0086", "AVD-AWS-0088"]
+    assert "inline_waiver" in shown[1]["details"] and "inline_waiver" not in shown[0]["details"]

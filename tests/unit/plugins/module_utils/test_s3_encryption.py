@@ -4,11 +4,14 @@ import json
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
+from moto import mock_aws
 
-from ansible_collections.ainative.security.plugins.module_utils import s3_encryption as s3e
+from ansible_collections.ainative.security.plugins.module_utils.cloud import s3_encryption as s3e
 from ansible_collections.ainative.security.plugins.module_utils.cloud.aws import (
-    AWSAuditError, RetryingBotoClientWrapper, retry_decorator)
+    RetryingBotoClientWrapper, retry_decorator)
+from ansible_collections.ainative.security.plugins.module_utils.core.errors import InputError
 
 KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 OTHER = "arn:aws:kms:us-east-1:111122223333:key/99999999-12ab-34cd-56ef-1234567890ab"
@@ -46,7 +49,7 @@ def test_merge_by_sid_keeps_unrelated_statements_and_replaces_ours():
     unrelated = {"Sid": "AllowAnalyticsRead", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::1:role/A"},
                  "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}
     stale = {"Sid": s3e.SID_TLS, "Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"}
-    req = s3e.Requirements(kms_key_ids=[KEY])
+    req = s3e.Requirements(kms_key_ids=[KEY], deny_unencrypted_uploads=True)
     wanted = s3e.wanted_statements("b", req, {KEY})
     merged = s3e.merge_policy({"Version": "2012-10-17", "Statement": [unrelated, stale]}, wanted)
     sids = [st["Sid"] for st in merged["Statement"]]
@@ -60,7 +63,7 @@ def test_merge_by_sid_keeps_unrelated_statements_and_replaces_ours():
 
 
 def test_evaluate_gaps_and_implied_sse_s3():
-    req = s3e.Requirements(kms_key_ids=[KEY])
+    req = s3e.Requirements(kms_key_ids=[KEY], deny_unencrypted_uploads=True)
     empty = {"encryption": None, "policy": None, "public_access_block": None}
     gaps = dict(s3e.evaluate("b", empty, req, ident))
     assert gaps["s3_default_encryption_not_kms"]["current"] == "AES256"
@@ -87,9 +90,9 @@ def test_evaluate_gaps_and_implied_sse_s3():
     (["my-key"], "is not a KMS key ARN"),
 ])
 def test_bad_key_ids(keys, message):
-    with pytest.raises(AWSAuditError, match=message):
+    with pytest.raises(InputError, match=message):
         s3e.Requirements(kms_key_ids=keys)
-    with pytest.raises(AWSAuditError, match="needs a KMS sse_algorithm"):
+    with pytest.raises(InputError, match="needs a KMS sse_algorithm"):
         s3e.Requirements(sse_algorithm="AES256", kms_key_ids=[KEY])
 
 
@@ -140,7 +143,7 @@ def test_enforce_handlers_return_changed_and_current_and_respect_check_mode():
              "public_access_block": None}
     wrapped = RetryingBotoClientWrapper(client, retry_decorator(retries=1, delay=0.01))
     with stub:  # check mode: no call at all (the stubber has no responses queued)
-        changed, current = s3e.handle_encryption(wrapped, "b", state, req, ident, True, "us-east-1")
+        changed, current = s3e.handle_encryption(wrapped, "b", state, req, ident, True, "us-east-1", ident)
         assert changed and current["Rules"][0]["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] == KEY
         assert current["Rules"][0]["BucketKeyEnabled"] is True
         changed, policy = s3e.handle_policy(wrapped, "b", state, req, ident, True)
@@ -151,3 +154,73 @@ def test_enforce_handlers_return_changed_and_current_and_respect_check_mode():
         stub.assert_no_pending_responses()
     assert s3e.handle_public_access_block(wrapped, "b", {"public_access_block": ALL_FLAGS}, False) == (False, ALL_FLAGS)
     json.dumps(policy)
+
+
+def test_deny_unencrypted_uploads_is_opt_in():
+    """Issue 13 case 19: the deny refuses writers that rely on default encryption (ELB logs, CloudTrail)."""
+    req = s3e.Requirements(kms_key_ids=[KEY])
+    assert not req.deny_unencrypted_uploads
+    assert [st["Sid"] for st in s3e.wanted_statements("b", req, {KEY})] == [s3e.SID_TLS, s3e.SID_SSEC]
+    empty = {"encryption": None, "policy": None, "public_access_block": None}
+    gaps = dict(s3e.evaluate("b", empty, req, ident))
+    assert "s3_unencrypted_uploads_allowed" not in gaps and "s3_wrong_kms_key_uploads_allowed" not in gaps
+
+
+class MotoClients:
+    def __init__(self):
+        self.cache = {}
+
+    def client(self, service, region=None):
+        key = (service, region or "us-east-1")
+        if key not in self.cache:
+            self.cache[key] = RetryingBotoClientWrapper(boto3.client(
+                service, region_name=key[1], aws_access_key_id="x", aws_secret_access_key="y"),
+                retry_decorator(retries=1, delay=0.01))
+        return self.cache[key]
+
+
+@pytest.fixture
+def moto_bucket():
+    with mock_aws():
+        clients = MotoClients()
+        clients.client("s3").create_bucket(Bucket="ml-data")
+        kms = clients.client("kms")
+        key = kms.create_key(Description="ml-data")["KeyMetadata"]
+        kms.create_alias(AliasName="alias/ml-data", TargetKeyId=key["KeyId"])
+        disabled = kms.create_key(Description="off")["KeyMetadata"]
+        kms.disable_key(KeyId=disabled["KeyId"])
+        yield clients, key["Arn"], disabled["Arn"]
+
+
+def _encryption(clients):
+    rules = clients.client("s3").get_bucket_encryption(Bucket="ml-data")["ServerSideEncryptionConfiguration"]["Rules"]
+    return rules[0]["ApplyServerSideEncryptionByDefault"]
+
+
+def test_enforce_writes_the_key_arn_an_alias_resolves_to(moto_bucket):
+    """Issue 13 case 18: an alias resolves in the caller's account, so the bucket gets the key ARN."""
+    clients, key_arn, _disabled = moto_bucket
+    req = s3e.Requirements(kms_key_ids=["alias/ml-data"], secure_transport=False, block_sse_c=False,
+                           public_access_block=False)
+    res = s3e.process_bucket(clients, "ml-data", "us-east-1", req, "enforce", False, s3e.KeyResolver(clients))
+    assert res["status"] == "fixed" and res["changed"]
+    assert _encryption(clients) == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn}
+    again = s3e.process_bucket(clients, "ml-data", "us-east-1", req, "enforce", False, s3e.KeyResolver(clients))
+    assert again["status"] == "compliant" and not again["changed"]
+
+
+@pytest.mark.parametrize("key,why", [
+    ("alias/no-such-key", "NotFoundException"),
+    ("1234abcd-12ab-34cd-56ef-1234567890ab", "NotFoundException"),
+    ("disabled", "the key is Disabled, not Enabled"),
+])
+def test_enforce_refuses_a_key_describe_key_cannot_resolve(moto_bucket, key, why):
+    """Issue 13 case 17: S3 does not validate the key, so writing a bad one breaks every default-encrypted upload."""
+    clients, _key_arn, disabled = moto_bucket
+    key = disabled if key == "disabled" else key
+    req = s3e.Requirements(kms_key_ids=[key], secure_transport=False, block_sse_c=False, public_access_block=False)
+    res = s3e.process_bucket(clients, "ml-data", "us-east-1", req, "enforce", False, s3e.KeyResolver(clients))
+    assert res["status"] == "noncompliant" and not res["changed"] and res["fixed"] == []
+    assert "refusing KMS key %s for bucket ml-data (us-east-1)" % key in res["reason"] and why in res["reason"]
+    with pytest.raises(ClientError, match="ServerSideEncryptionConfigurationNotFoundError"):
+        _encryption(clients)  # nothing was written

@@ -1,4 +1,5 @@
-"""Ignore policy (entries, .trivyignore, .trivyignore.yaml, OpenVEX), baseline, gate and report writers."""
+"""Scanner policy files (.trivyignore, .trivyignore.yaml, OpenVEX) with the core waivers, baseline and gate
+they feed, and the report writers."""
 
 import datetime
 import json
@@ -7,9 +8,12 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from ansible_collections.ainative.security.plugins.module_utils.core import reports, scan_policy
+from ansible_collections.ainative.security.plugins.module_utils.core import reports, waivers
+from ansible_collections.ainative.security.plugins.module_utils.core.coverage import Coverage
+from ansible_collections.ainative.security.plugins.module_utils.core.errors import PolicyError
 from ansible_collections.ainative.security.plugins.module_utils.core.findings import make_finding
-from ansible_collections.ainative.security.plugins.module_utils.scan_policy import PolicyError
+from ansible_collections.ainative.security.plugins.module_utils.core.gate import Gate, parse_threshold
+from ansible_collections.ainative.security.plugins.module_utils.scanners import policy as scan_policy
 
 TODAY = datetime.date(2026, 11, 25)
 
@@ -30,24 +34,24 @@ def misconf(mid="AVD-AWS-0088", severity="HIGH", alias=None):
 
 def test_ignore_entries_require_reason_and_valid_date():
     with pytest.raises(PolicyError, match="needs a 'reason'"):
-        scan_policy.entries_from_params([{"id": "CVE-1", "reason": " "}])
+        waivers.entries_from_params([{"id": "CVE-1", "reason": " "}])
     with pytest.raises(PolicyError, match="needs an 'id'"):
-        scan_policy.entries_from_params([{"id": "", "reason": "r"}])
+        waivers.entries_from_params([{"id": "", "reason": "r"}])
     with pytest.raises(PolicyError, match="write YYYY-MM-DD"):
-        scan_policy.entries_from_params([{"id": "CVE-1", "reason": "r", "expires": "next year"}])
+        waivers.entries_from_params([{"id": "CVE-1", "reason": "r", "expires": "next year"}])
 
 
 def test_apply_ignores_unexpired_expired_and_scoped():
     findings = [vuln(), vuln("CVE-2099-1000", "CRITICAL", "requests", purl="pkg:pypi/requests@2.31.0"),
                 misconf(), misconf("AVD-AWS-0089", "LOW", alias="s3-bucket-logging")]
-    entries = scan_policy.entries_from_params([
+    entries = waivers.entries_from_params([
         {"id": "CVE-2099-0001", "reason": "old acceptance", "expires": "2026-11-24"},
         {"id": "CVE-2099-1000", "reason": "pinned", "expires": "2026-11-25", "packages": ["requests"]},
         {"id": "AVD-AWS-0088", "reason": "other dir", "paths": ["modules/*.tf"]},
         {"id": "s3-bucket-logging", "reason": "logging bucket itself"},
         {"id": "CVE-0000-0000", "reason": "never matches"},
     ])
-    expired = scan_policy.apply_ignores(findings, entries, today=TODAY)
+    expired = waivers.apply_ignores(findings, entries, today=TODAY)
     status = dict((f["id"], f["status"]) for f in findings)
     assert status == {"CVE-2099-0001": "open", "CVE-2099-1000": "ignored", "AVD-AWS-0088": "open",
                       "AVD-AWS-0089": "ignored"}
@@ -114,43 +118,74 @@ def test_openvex():
 
 
 def test_purl_matching():
-    assert scan_policy.purl_matches("pkg:pypi/requests", "pkg:pypi/requests@2.31.0")
-    assert scan_policy.purl_matches("pkg:pypi/Requests@2.31.0", "pkg:pypi/requests@2.31.0?x=y")
-    assert not scan_policy.purl_matches("pkg:pypi/requests@2.30.0", "pkg:pypi/requests@2.31.0")
-    assert not scan_policy.purl_matches("img:latest", "pkg:pypi/requests@2.31.0")
-    assert not scan_policy.purl_matches("pkg:pypi/requests", None)
+    assert waivers.purl_matches("pkg:pypi/requests", "pkg:pypi/requests@2.31.0")
+    assert waivers.purl_matches("pkg:pypi/Requests@2.31.0", "pkg:pypi/requests@2.31.0?x=y")
+    assert not waivers.purl_matches("pkg:pypi/requests@2.30.0", "pkg:pypi/requests@2.31.0")
+    assert not waivers.purl_matches("img:latest", "pkg:pypi/requests@2.31.0")
+    assert not waivers.purl_matches("pkg:pypi/requests", None)
 
 
 def test_baseline(tmp_path):
     old = [vuln(), misconf()]
     (tmp_path / "base.json").write_bytes(reports.render_json(old, "image_scan"))
-    known = scan_policy.load_baseline(str(tmp_path / "base.json"))
+    known = waivers.load_baseline(str(tmp_path / "base.json"))
     now = [vuln(), misconf(), vuln("CVE-2099-1001", package="flask")]
-    new, existing = scan_policy.split_baseline(now, known)
-    assert [f["id"] for f in new] == ["CVE-2099-1001"] and existing == 2
-    assert new[0]["details"]["baseline"] == "new"
+    assert waivers.mark_baseline(now, known) == 1
+    new = [f for f in now if f["details"]["baseline"] == "new"]
+    assert [f["id"] for f in new] == ["CVE-2099-1001"]
+    assert [f["details"]["baseline"] for f in now[:2]] == ["unchanged", "unchanged"]
     (tmp_path / "list.json").write_text(json.dumps(old))
-    assert scan_policy.load_baseline(str(tmp_path / "list.json")) == known
+    assert waivers.load_baseline(str(tmp_path / "list.json")) == known
     (tmp_path / "bad.json").write_text('{"results": []}')
     with pytest.raises(PolicyError, match="no 'findings' list"):
-        scan_policy.load_baseline(str(tmp_path / "bad.json"))
+        waivers.load_baseline(str(tmp_path / "bad.json"))
 
 
 def test_gate_threshold_ids_and_only_fixed():
     findings = [vuln("CVE-1", "HIGH", fixed=None), vuln("CVE-2", "MEDIUM"), misconf("AVD-GCP-0034", "LOW"),
                 misconf("AVD-AWS-0089", "LOW", alias="s3-bucket-logging")]
-    assert [f["id"] for f in scan_policy.gate(findings, "HIGH")] == ["CVE-1"]
-    assert scan_policy.gate(findings, "HIGH", only_fixed=True) == []
-    assert [f["id"] for f in scan_policy.gate(findings, "MEDIUM", only_fixed=True)] == ["CVE-2"]
-    assert [f["id"] for f in scan_policy.gate(findings, None, fail_on_ids=["AVD-GCP-0034", "s3-bucket-logging"])] \
+    assert [f["id"] for f in Gate("HIGH").failing(findings)] == ["CVE-1"]
+    assert Gate("HIGH", only_fixed=True).failing(findings) == []
+    assert [f["id"] for f in Gate("MEDIUM", only_fixed=True).failing(findings)] == ["CVE-2"]
+    assert [f["id"] for f in Gate(None, fail_on_ids=["avd-gcp-0034", "s3-bucket-logging"]).failing(findings)] \
         == ["AVD-GCP-0034", "AVD-AWS-0089"]
     findings[0]["status"] = "ignored"
-    assert scan_policy.gate(findings, "HIGH") == []
-    assert scan_policy.parse_threshold("none") is None
-    assert scan_policy.parse_threshold("critical") == "CRITICAL"
-    assert scan_policy.parse_threshold("Important") == "HIGH"
+    assert Gate("HIGH").failing(findings) == []
+    assert parse_threshold("none") is None
+    assert parse_threshold("critical") == "CRITICAL"
+    assert parse_threshold("Important") == "HIGH"
     with pytest.raises(PolicyError, match="'SEVERE' is not a severity"):
-        scan_policy.parse_threshold("SEVERE")
+        parse_threshold("SEVERE")
+
+
+def test_trivyignore_expiry_day_is_no_longer_honoured():
+    """Trivy reads exp:2026-11-25 as 00:00 UTC of that day: on that day the finding is reported again."""
+    for entries in (scan_policy.parse_trivyignore("CVE-2099-0001 exp:2026-11-25\n", "f"),
+                    scan_policy.parse_trivyignore_yaml("vulnerabilities:\n  - id: CVE-2099-0001\n"
+                                                       "    expired_at: 2026-11-25\n", "f.yaml")):
+        findings = [vuln()]
+        assert waivers.apply_ignores(findings, entries, today=TODAY)[0]["id"] == "CVE-2099-0001"
+        assert findings[0]["status"] == "open"
+        findings = [vuln()]
+        assert waivers.apply_ignores(findings, entries, today=TODAY - datetime.timedelta(days=1)) == []
+        assert findings[0]["status"] == "ignored"
+    task = waivers.entries_from_params([{"id": "CVE-2099-0001", "reason": "r", "expires": "2026-11-25"}])
+    findings = [vuln()]
+    assert waivers.apply_ignores(findings, task, today=TODAY) == [] and findings[0]["status"] == "ignored"
+
+
+def test_aliases_match_both_ways_in_ignores_and_gate():
+    old_form = misconf("AVD-AWS-0088", alias="AWS-0088")
+    for entry_id in ("AWS-0088", "avd-aws-0088"):
+        findings = [dict(old_form, status="open", details=dict(old_form["details"]))]
+        waivers.apply_ignores(findings, scan_policy.parse_trivyignore(entry_id + "\n", "f"), today=TODAY)
+        assert findings[0]["status"] == "ignored", entry_id
+        assert Gate(None, fail_on_ids=[entry_id]).failing([old_form]) == [old_form]
+
+
+def test_gate_decision_on_an_empty_run_is_incomplete():
+    decision = Gate("HIGH").decide([], Coverage("targets", asked=1))
+    assert decision["failed"] and decision["verdict"] == "incomplete"
 
 
 def _schema():

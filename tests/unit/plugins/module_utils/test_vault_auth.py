@@ -1,13 +1,21 @@
-"""Offline option validation of every Vault auth method, and their login requests (no network)."""
+"""Offline option validation of every Vault auth method, and their hvac login requests (canned answers)."""
+
+import json
 
 import pytest
+import responses
 
-from ansible_collections.ainative.security.plugins.module_utils import vault_auth
-from ansible_collections.ainative.security.plugins.module_utils.vault_auth import (
-    AUTH_METHODS,
+from ansible_collections.ainative.security.plugins.module_utils.core.errors import InputError, SourceError
+from ansible_collections.ainative.security.plugins.module_utils.vault import auth as vault_auth
+from ansible_collections.ainative.security.plugins.module_utils.vault.auth import AUTH_METHODS, auth_method
+from ansible_collections.ainative.security.plugins.module_utils.vault.client import VaultConnection
+from ansible_collections.ainative.security.plugins.module_utils.vault.errors import (
+    VaultInvalidToken,
+    VaultLoginFailed,
     VaultOptionError,
-    auth_method,
 )
+
+URL = "http://127.0.0.1:8200"
 
 GOOD_JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
 
@@ -141,66 +149,100 @@ def test_userpass_validation():
     method({"auth_method": "userpass", "username": "u", "password": "p"}).validate()
 
 
-# -- login requests (fake connection: paths and payloads) ------------------------------------------
+# -- login requests (hvac's typed auth API against canned answers) --------------------------------------
 
-class FakeClient(object):
-    token = None
-
-
-class FakeConn(object):
-    def __init__(self, body):
-        self.body = body
-        self.calls = []
-        self.client = FakeClient()
-
-    def request(self, method, path, operation, json=None, idempotent=True):
-        self.calls.append((method, path, json, idempotent))
-        return self.body
+def test_errors_are_kinds_of_the_core_errors():
+    assert issubclass(VaultOptionError, InputError) and VaultOptionError.kind == "invalid_option"
+    assert issubclass(VaultLoginFailed, SourceError) and VaultInvalidToken.kind == "invalid_token"
 
 
 AUTH_BODY = {"auth": {"client_token": "s.new", "policies": ["job-db", "default"], "lease_duration": 600,
                       "renewable": True}}
 
 
+def recording(conn, seen, body):
+    """A responses callback that records the request and the connection's status-retry budget at that moment."""
+    def _callback(request):
+        seen.append((request.method, request.path_url, json.loads(request.body or "null"),
+                     conn.session.adapters["http://"].max_retries.status))
+        return 200, {}, json.dumps(body)
+    return _callback
+
+
 @pytest.mark.parametrize("options, path, payload", [
-    ({"auth_method": "approle", "role_id": "r", "secret_id": "s"}, "auth/approle/login",
+    ({"auth_method": "approle", "role_id": "r", "secret_id": "s"}, "/v1/auth/approle/login",
      {"role_id": "r", "secret_id": "s"}),
-    ({"auth_method": "approle", "role_id": "r", "mount_point": "ci/approle"}, "auth/ci/approle/login",
-     {"role_id": "r"}),
-    ({"auth_method": "jwt", "role_id": "r", "jwt": GOOD_JWT}, "auth/jwt/login", {"role": "r", "jwt": GOOD_JWT}),
+    ({"auth_method": "approle", "role_id": "r", "mount_point": "ci/approle"}, "/v1/auth/ci/approle/login",
+     {"role_id": "r", "secret_id": None}),
+    ({"auth_method": "jwt", "role_id": "r", "jwt": GOOD_JWT}, "/v1/auth/jwt/login", {"role": "r", "jwt": GOOD_JWT}),
     ({"auth_method": "kubernetes", "role_id": "r", "jwt": GOOD_JWT, "mount_point": "k8s-prod"},
-     "auth/k8s-prod/login", {"role": "r", "jwt": GOOD_JWT}),
-    ({"auth_method": "userpass", "username": "u", "password": "p"}, "auth/userpass/login/u", {"password": "p"}),
+     "/v1/auth/k8s-prod/login", {"role": "r", "jwt": GOOD_JWT}),
+    ({"auth_method": "userpass", "username": "u", "password": "p"}, "/v1/auth/userpass/login/u", {"password": "p"}),
 ])
+@responses.activate
 def test_login_requests(options, path, payload):
-    conn = FakeConn(AUTH_BODY)
+    conn = VaultConnection({"url": URL, "retries": 3})
+    seen = []
+    responses.add_callback(responses.POST, URL + path, callback=recording(conn, seen, AUTH_BODY))
     m = method(options)
     m.validate()
     facts = m.authenticate(conn)
-    assert conn.calls == [("post", path, payload, False)]  # a login is never retried on a status code
+    method_, url, body, status_retries = seen[0]
+    assert (method_, url) == ("POST", path) and len(seen) == 1
+    assert dict((k, v) for k, v in body.items() if v is not None) == \
+        dict((k, v) for k, v in payload.items() if v is not None)
+    assert status_retries == 0  # a login is never retried on a status code
     assert conn.client.token == "s.new"
     assert facts["policies"] == ["default", "job-db"] and facts["token_ttl"] == 600
     assert "s.new" not in repr(facts)
 
 
+@responses.activate
 def test_login_without_token_is_an_error():
-    from ansible_collections.ainative.security.plugins.module_utils.vault_client import VaultError
-    conn = FakeConn({"auth": None})
+    conn = VaultConnection({"url": URL})
+    responses.add(responses.POST, URL + "/v1/auth/approle/login", json={"auth": None})
     m = method({"auth_method": "approle", "role_id": "r"})
-    with pytest.raises(VaultError) as err:
+    with pytest.raises(VaultLoginFailed) as err:
         m.authenticate(conn)
-    assert err.value.kind == "login_failed"
+    assert err.value.kind == "login_failed" and "auth mount approle" in err.value.msg
 
 
+@responses.activate
 def test_token_validate_looks_up_self():
-    conn = FakeConn({"data": {"policies": ["root"], "ttl": 0, "renewable": False}})
+    conn = VaultConnection({"url": URL})
+    responses.add(responses.GET, URL + "/v1/auth/token/lookup-self",
+                  json={"data": {"policies": ["root"], "ttl": 0, "renewable": False}})
     m = method({"auth_method": "token", "token": "s.t", "token_validate": True})
     m.validate()
     facts = m.authenticate(conn)
-    assert conn.calls[0][:2] == ("get", "auth/token/lookup-self")
+    assert responses.calls[0].request.headers["X-Vault-Token"] == "s.t"
     assert facts["policies"] == ["root"] and conn.client.token == "s.t"
+
+
+@responses.activate
+def test_token_validate_with_an_unknown_token():
+    conn = VaultConnection({"url": URL})
+    responses.add(responses.GET, URL + "/v1/auth/token/lookup-self", status=403,
+                  json={"errors": ["permission denied"]})
+    m = method({"auth_method": "token", "token": "s.bogus", "token_validate": True})
+    m.validate()
+    with pytest.raises(VaultInvalidToken) as err:
+        m.authenticate(conn)
+    assert "does not accept the token" in err.value.msg and "s.bogus" not in err.value.msg
 
 
 def test_jwt_shape_regex():
     assert vault_auth.JWT_SHAPE.match(GOOD_JWT)
     assert not vault_auth.JWT_SHAPE.match("a.b")
+
+
+@responses.activate
+def test_login_sends_no_ambient_token(monkeypatch, tmp_path):
+    """hvac would pick up VAULT_TOKEN or ~/.vault-token; a login must not carry a stale token along."""
+    monkeypatch.setenv("VAULT_TOKEN", "s.ambient")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".vault-token").write_text("s.file")
+    conn = VaultConnection({"url": URL})
+    responses.add(responses.POST, URL + "/v1/auth/approle/login", json=AUTH_BODY)
+    method({"auth_method": "approle", "role_id": "r", "secret_id": "s"}).authenticate(conn)
+    assert "X-Vault-Token" not in responses.calls[0].request.headers

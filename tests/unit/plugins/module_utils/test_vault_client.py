@@ -3,14 +3,21 @@
 import hvac.exceptions as hx
 import pytest
 import requests
+import responses
 
-from ansible_collections.ainative.security.plugins.module_utils import vault_client
-from ansible_collections.ainative.security.plugins.module_utils.vault_client import (
-    VaultError,
+from ansible_collections.ainative.security.plugins.module_utils.core.errors import DependencyError
+from ansible_collections.ainative.security.plugins.module_utils.vault import client as vault_client
+from ansible_collections.ainative.security.plugins.module_utils.vault.client import (
     apply_late_binding_env,
     map_error,
     retry_policy,
     validate_connection,
+)
+from ansible_collections.ainative.security.plugins.module_utils.vault.errors import (
+    VaultError,
+    VaultInvalidToken,
+    VaultOptionError,
+    VaultPermissionDenied,
 )
 
 
@@ -38,18 +45,48 @@ def hv(cls, *errors):
     (hv(hx.InvalidRequest, "invalid username or password"), "login (userpass)", "login_failed", ["credentials"]),
     (hv(hx.InvalidRequest, 'role "nope" could not be found'), "login (jwt)", "unknown_role", ["role_id"]),
     (hv(hx.InvalidPath, "no handler for route"), "login (kubernetes)", "not_found", ["mount_point"]),
+    (hv(hx.InvalidPath, 'no handler for route "auth/nope/login". route entry not found.'), "login (approle)",
+     "not_found", ["no auth method answers at auth mount nope", "mount_point"]),
+    (hv(hx.Forbidden, "permission denied"), "token lookup", "invalid_token", ["does not accept the token"]),
+    (hv(hx.Forbidden, "permission denied"), "login (approle)", "not_found", ["auth mount nope", "mount_point"]),
+    (hv(hx.Forbidden, "permission denied"), "login (kubernetes)", "login_failed", ["mount_point", "service acc"]),
     (hv(hx.BadGateway, "connection refused by database"), "issue database credentials", "upstream_error",
      ["backend"]),
     (hv(hx.InternalServerError, "boom"), "lease renew", "server_error", ["boom"]),
     (hv(hx.InvalidRequest, "missing lease_id"), "lease renew", "invalid_request", ["missing lease_id"]),
 ])
 def test_hvac_errors_map_to_kinds(exc, operation, kind, words):
-    err = map_error(exc, operation, "database/creds/readonly", "http://vault:8200")
+    subject = "auth mount nope" if operation.startswith("login") else "database/creds/readonly"
+    err = map_error(exc, operation, "database/creds/readonly", "http://vault:8200", subject)
     assert isinstance(err, VaultError)
     assert err.kind == kind, err.msg
     for word in words:
         assert word in err.msg, err.msg
     assert "Traceback" not in err.msg and "\n" not in err.msg
+    if kind == "not_found" and operation.startswith("login"):
+        assert "credentials" not in err.msg  # a wrong mount is not a bad secret
+
+
+def test_lease_messages_name_the_lease():
+    err = map_error(hv(hx.InvalidRequest, "invalid lease"), "lease lookup", "sys/leases/lookup", None,
+                    "lease database/creds/ro/abc")
+    assert err.kind == "lease_not_found" and "lease database/creds/ro/abc not found" in err.msg
+    assert "sys/leases/lookup not found" not in err.msg
+
+
+TLS_TEXT = ("HTTPSConnectionPool(host='127.0.0.1', port=8200): Max retries exceeded with url: "
+            "/v1/auth/token/lookup-self (Caused by SSLError(SSLCertVerificationError(1, '[SSL: "
+            "CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate in certificate chain "
+            "(_ssl.c:1006)')))")
+
+
+def test_tls_reason_is_whole():
+    err = map_error(requests.exceptions.SSLError(TLS_TEXT), "token lookup", "auth/token/lookup-self", "https://v")
+    assert err.kind == "tls"
+    assert "certificate verify failed: self-signed certificate in certificate chain;" in err.msg
+    err = map_error(requests.exceptions.SSLError("x" * 150 + " wordthatmustnotbecut" * 10), "x", "p", "https://v")
+    assert all(word in ("x" * 150, "wordthatmustnotbecut", "...") for word in err.msg.split(": ", 1)[1]
+               .split(";")[0].split())
 
 
 def test_transport_errors():
@@ -82,7 +119,7 @@ def test_late_binding_env_fills_only_unset():
     ({"url": "https://v", "retries": -1}, "0 or more"),
 ])
 def test_validate_connection(options, message):
-    with pytest.raises(VaultError, match=message.replace("(", r"\(").replace(")", r"\)")) as err:
+    with pytest.raises(VaultOptionError, match=message.replace("(", r"\(").replace(")", r"\)")) as err:
         validate_connection(options)
     assert err.value.kind == "invalid_option"
 
@@ -121,13 +158,43 @@ def test_call_maps_errors():
 
     def boom():
         raise hx.Forbidden(message="permission denied", errors=["permission denied"])
-    with pytest.raises(VaultError) as err:
+    with pytest.raises(VaultPermissionDenied) as err:
         conn.call(boom, "lease revoke", "sys/leases/revoke")
     assert err.value.kind == "permission_denied"
 
 
+@responses.activate
+def test_denied_token_is_checked_before_blaming_the_policy():
+    url = "http://127.0.0.1:8200"
+    responses.add(responses.GET, url + "/v1/database/creds/ro", status=403, json={"errors": ["permission denied"]})
+    responses.add(responses.GET, url + "/v1/auth/token/lookup-self", status=403,
+                  json={"errors": ["permission denied"]})
+    conn = vault_client.connect({"url": url, "token": "s.bogus"})
+    with pytest.raises(VaultInvalidToken) as err:
+        conn.call(lambda: conn.client.secrets.database.generate_credentials("ro"), "issue database credentials",
+                  "database/creds/ro", idempotent=False)
+    assert "does not accept the token" in err.value.msg and "policy" not in err.value.msg.split("(")[0]
+    # A valid token that lacks the capability is a policy problem.
+    responses.replace(responses.GET, url + "/v1/auth/token/lookup-self", json={"data": {"policies": ["default"]}})
+    with pytest.raises(VaultPermissionDenied) as err:
+        conn.call(lambda: conn.client.secrets.database.generate_credentials("ro"), "issue database credentials",
+                  "database/creds/ro", idempotent=False)
+    assert err.value.kind == "permission_denied" and "policies do not allow" in err.value.msg
+
+
 def test_missing_hvac(monkeypatch):
     monkeypatch.setattr(vault_client, "hvac", None)
-    with pytest.raises(VaultError) as err:
+    with pytest.raises(DependencyError) as err:
         vault_client.connect({"url": "https://v"})
     assert err.value.kind == "missing_library" and "pip install hvac" in err.value.msg
+
+
+def test_doc_fragment_lists_every_connection_option():
+    """The vault action group shares exactly these options: the fragment must document each, as specified."""
+    import yaml
+    from ansible_collections.ainative.security.plugins.doc_fragments.vault_connection import ModuleDocFragment
+    documented = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"]
+    assert sorted(documented) == sorted(vault_client.CONNECTION_ARGSPEC)
+    for name, spec in vault_client.CONNECTION_ARGSPEC.items():
+        for key in ("type", "default", "aliases", "choices"):
+            assert documented[name].get(key) == spec.get(key), (name, key)

@@ -66,6 +66,7 @@ def test_rules_uses_falco_binary_when_present(run_module, tmp_path):
 
 
 def test_config_dropin(run_module, tmp_path):
+    (tmp_path / "config.d").mkdir()
     dest = str(tmp_path / "config.d" / "50-ainative.yaml")
     args = {"dest": dest, "json_output": True, "priority": "warning",
             "file_output": {"filename": "/var/log/falco.log"},
@@ -82,21 +83,91 @@ def test_config_dropin(run_module, tmp_path):
     assert failed and "json_output: true" in result["msg"]
     result, failed = run_module(falco_config, {"dest": dest, "file_output": {"filename": "relative.log"}})
     assert failed and "absolute path" in result["msg"]
+    assert result["error_kind"] == "input"
+
+
+def test_config_file_options_and_deprecated_octal_string(run_module, tmp_path):
+    dest = tmp_path / "50-ainative.yaml"
+    result, failed = run_module(falco_config, {"dest": str(dest), "json_output": True, "mode": "0600"})
+    assert not failed and result["changed"] and oct(dest.stat().st_mode & 0o777) == "0o600"
+    assert result["verdict"] == "pass" and result["coverage"]["examined"] == 1
+    result, failed = run_module(falco_config, {"dest": str(dest), "json_output": True, "mode": "u=rw,go=r"})
+    assert not failed and result["changed"] and oct(dest.stat().st_mode & 0o777) == "0o644"
+    result, failed = run_module(falco_config, {"dest": str(dest), "json_output": True, "mode": "0999"})
+    assert failed
+
+
+def test_config_refuses_missing_parent_directory(run_module, tmp_path):
+    """Issue 13 item 8: a missing config.d is refused, not created (it hides a missing Falco or a typo)."""
+    dest = tmp_path / "config.d" / "50-ainative.yaml"
+    result, failed = run_module(falco_config, {"dest": str(dest), "json_output": True})
+    assert failed and "does not exist" in result["msg"] and not dest.parent.exists()
+
+
+def _examined_nothing(ctl):
+    from ansible_collections.ainative.security.plugins.module_utils.core.coverage import Coverage
+    from ansible_collections.ainative.security.plugins.module_utils.core.module import Outcome
+    return Outcome(Coverage("steps", asked=1))
+
+
+def test_config_and_install_examined_nothing_is_incomplete(run_module, monkeypatch, tmp_path):
+    from ansible_collections.ainative.security.plugins.module_utils.falco import config, install
+    monkeypatch.setattr(config, "run", _examined_nothing)
+    result, failed = run_module(falco_config, {"dest": str(tmp_path / "x.yaml")})
+    assert failed and result["verdict"] == "incomplete" and "examined no steps" in result["msg"]
+    monkeypatch.setattr(install, "run", _examined_nothing)
+    result, failed = run_module(falco_install, {})
+    assert failed and result["verdict"] == "incomplete"
 
 
 def test_events_module_on_lines(run_module):
     victim = {"id": "0123456789abcdef", "name": "model-server", "image": "ml/serve:1"}
     allowed = {"id": "fedcba9876543210", "name": "falco", "image": "falco:1"}
-    result, failed = run_module(falco_events, {"lines": falco_data.event_log(victim, allowed), "priority": "error"})
-    assert not failed and not result["changed"]
+    log = falco_data.event_log(victim, allowed)
+    result, failed = run_module(falco_events, {"lines": log, "priority": "error"})
+    # Falco's own log lines and a stray line are not alerts: missed, so the run is incomplete.
+    assert failed and result["verdict"] == "incomplete" and result["coverage"]["missed_count"] == 3
+    assert result["matched"] == 3 and result["coverage"]["examined"] == 6
+    result, failed = run_module(falco_events, {"lines": log, "priority": "error",
+                                               "accept_incomplete": "Falco logs its start-up here too"})
+    assert not failed and not result["changed"] and result["verdict"] == "findings"
     assert result["matched"] == 3 and result["summary"]["by_severity"]["CRITICAL"] == 2
+    alerts = [line for line in log if line.startswith("{")]
+    result, failed = run_module(falco_events, {"lines": alerts, "fail_on": "critical"})
+    assert failed and result["verdict"] == "fail"
+    result, failed = run_module(falco_events, {"lines": alerts})
+    assert not failed and result["coverage"]["complete"]
     result, failed = run_module(falco_events, {"lines": [], "limit": -1})
     assert failed and "limit" in result["msg"]
 
 
-def test_response_without_targets_and_unknown_runtime(run_module):
+def test_events_empty_log_is_incomplete(run_module, tmp_path):
+    empty = tmp_path / "falco.log"
+    empty.write_text("")
+    result, failed = run_module(falco_events, {"path": str(empty)})
+    assert failed and result["verdict"] == "incomplete" and result["coverage"]["examined"] == 0
+    assert "examined no events" in result["msg"]
+
+
+def test_events_on_a_file_that_is_no_falco_log(run_module, tmp_path):
+    """Issue 13 item 5: /etc/os-release or text-format alerts are no pass."""
+    text = tmp_path / "falco.txt"
+    text.write_text("10:00:00.000000000: Critical Drop and execute new binary in container (proc=xmrig)\n"
+                    "10:00:01.000000000: Notice Terminal shell in container (user=root)\n")
+    for path in ("/etc/os-release", str(text)):
+        result, failed = run_module(falco_events, {"path": path})
+        assert failed and result["verdict"] == "incomplete", path
+        assert result["total"] == 0 and result["skipped_lines"] == result["coverage"]["missed_count"] > 0
+        assert "not a Falco JSON alert" in result["coverage"]["missed"][0]["reason"]
+
+
+def test_response_without_targets_is_incomplete(run_module):
     result, failed = run_module(falco_response, {"targets": [{"id": None, "name": None}]})
-    assert not failed and result["actions"] == [] and not result["changed"]
+    assert failed and result["actions"] == [] and not result["changed"]
+    assert result["verdict"] == "incomplete" and "examined no containers" in result["msg"]
+    result, failed = run_module(falco_response, {"targets": [{"id": None, "name": None}],
+                                                 "accept_incomplete": "no container alerts in this window"})
+    assert not failed and result["verdict"] == "pass"
 
 
 def test_install_refuses_missing_package_manager(run_module):
@@ -104,3 +175,50 @@ def test_install_refuses_missing_package_manager(run_module):
     assert failed and "zypper is not installed" in result["msg"]
     result, failed = run_module(falco_install, {"driver": "bpf"})
     assert failed and "driver" in result["msg"]
+
+
+def test_rules_empty_candidate_is_incomplete(run_module):
+    result, failed = run_module(falco_rules, {"content": "# nothing rendered\n", "base_rules": [BASE],
+                                              "falco_validate": "never"})
+    assert failed and result["verdict"] == "incomplete" and result["coverage"]["examined"] == 0
+    assert "no rule, macro or list" in result["coverage"]["missed"][0]["reason"]
+
+
+def test_rules_warnings_gate_and_deprecated_fail_on_warnings(run_module, tmp_path):
+    warned = GOOD.replace("spawned_process and container", "spawned_process and proc.name in (my_tool_names)")
+    dest = tmp_path / "50-custom.yaml"
+    args = {"content": warned, "dest": str(dest), "base_rules": [BASE], "falco_validate": "never"}
+    result, failed = run_module(falco_rules, dict(args, fail_on_warnings=True))
+    assert failed and result["verdict"] == "fail" and not dest.exists()
+    assert result["rule_warnings"][0]["code"] == "undefined_list"
+    result, failed = run_module(falco_rules, dict(args, fail_on="LOW"))
+    assert failed and not dest.exists()
+    result, failed = run_module(falco_rules, dict(args, fail_on_warnings=False, mode="0640"))
+    assert not failed and result["verdict"] == "findings" and oct(dest.stat().st_mode & 0o777) == "0o640"
+    result, failed = run_module(falco_rules, dict(args, content=BAD, fail_on_warnings=False))
+    assert failed and "was not deployed" in result["msg"]
+
+
+def test_rules_accepts_falcos_own_file_with_fail_on_warnings(run_module, monkeypatch):
+    """Issue 13 item 6: the packaged falco_rules.yaml validated in place is not its own base (no redefinitions)."""
+    from ansible_collections.ainative.security.plugins.module_utils.falco import rules
+    monkeypatch.setattr(rules, "PACKAGED_RULES", (BASE,))
+    result, failed = run_module(falco_rules, {"src": BASE, "fail_on_warnings": True, "falco_validate": "never"})
+    assert not failed and result["valid"] and result["rule_warnings"] == [] and result["base_rules"] == []
+    assert result["verdict"] == "pass"
+
+
+def test_response_failed_stop_is_a_miss_and_fail_on_error_false_accepts_it(run_module, tmp_path, monkeypatch):
+    """A podman that finds the container running but cannot stop it."""
+    fake = tmp_path / "podman"
+    fake.write_text("#!/bin/sh\nif [ \"$2\" = inspect ]; then\n"
+                    "  echo '[{\"Id\": \"0123456789abcdef\", \"Name\": \"victim\", \"State\": {\"Running\": true}}]'\n"
+                    "  exit 0\nfi\necho 'permission denied' >&2\nexit 125\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (tmp_path, os.environ["PATH"]))
+    args = {"names": ["victim"], "runtime": "podman"}
+    result, failed = run_module(falco_response, args)
+    assert failed and result["verdict"] == "incomplete" and result["actions"][0]["result"] == "failed"
+    assert "permission denied" in result["coverage"]["missed"][0]["reason"]
+    result, failed = run_module(falco_response, dict(args, fail_on_error=False))
+    assert not failed and result["coverage"]["accepted_incomplete"] == "fail_on_error: false (deprecated)"

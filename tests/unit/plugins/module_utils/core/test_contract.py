@@ -107,7 +107,7 @@ def test_module_envelope_gate_and_reports(run_module, tmp_path):
     doc = json.loads((tmp_path / "r.json").read_text())
     assert doc["verdict"] == "fail" and doc["coverage"]["complete"] and doc["gate"]["failed"]
     assert json.loads((tmp_path / "r.sarif").read_text())["runs"][0]["invocations"][0]["executionSuccessful"]
-    again, _ = run_module(_module(_examine), {"items": ["a", "CVE-9"], "reports": reports})
+    again = run_module(_module(_examine), {"items": ["a", "CVE-9"], "reports": reports})[0]
     assert not again["changed"]
     waived, failed = run_module(_module(_examine), {"items": ["CVE-9"], "ignore": [
         {"id": "cve-9", "reason": "patched upstream", "expires": "2999-01-01"}]})
