@@ -207,3 +207,23 @@ def test_aws_engine_against_moto(vault, lab):
     client = _client(seed)
     creds = client.read("%s/creds/%s" % (out["aws_mount"], out["aws_iam_role"]))
     assert creds["data"]["access_key"]
+
+
+def test_vault_group_sets_connection_and_login_options(vault, playbook, tmp_path):
+    """group/ainative.security.vault carries the connection and AppRole login to every member."""
+    seed = vault[0]
+    login = {"url": seed["url"], "auth_method": "approle", "role_id": seed["approle_role_id"],
+             "secret_id": seed["approle_secret_id"]}
+    play = [{"name": "Vault action group", "hosts": "localhost", "gather_facts": False,
+             "module_defaults": {"group/ainative.security.vault": login},
+             "tasks": [
+                 {"name": "Mint through the group", "ainative.security.vault_dynamic_creds": {"name": "readonly"},
+                  "register": "minted", "no_log": True},
+                 {"name": "Revoke through the group", "ainative.security.vault_dynamic_creds": {
+                     "operation": "revoke", "lease_id": "{{ minted.lease_id }}"}, "register": "revoked"},
+                 {"name": "Both used the group's login", "ansible.builtin.assert": {"that": [
+                     "minted is changed", "minted.coverage.examined == 1", "revoked is changed"]}}]}]
+    path = tmp_path / "group.yml"
+    path.write_text(json.dumps(play))
+    result = playbook(str(path))
+    assert result.rc == 0, result
