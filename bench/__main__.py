@@ -17,7 +17,11 @@ def main():
     for name in names:
         print("\n#### bench.%s" % name, flush=True)
         module = importlib.import_module("bench." + name)
-        failed += 1 if module.main() else 0
+        try:
+            failed += 1 if module.main() else 0
+        except RuntimeError as exc:  # a missing tool or a module run that failed: the others still run
+            print("bench.%s: %s" % (name, exc), flush=True)
+            failed += 1
     return 1 if failed else 0
 
 

@@ -9,7 +9,7 @@ the variables that pick the hosts of its plays. Every control writes its finding
 A part whose prerequisites are missing or whose prepare fails is reported in one line (the traceback goes
 to .build/lab-work/errors.log), its plays get no hosts, the others run, and the exit code is non-zero.
 
-    python -m lab run [ansible-playbook options]
+    python -m lab run [ansible-playbook options]   # AINATIVE_LAB_PARTS=10,30: only those parts
     python -m lab down      # stop every lab service and remove every container labelled ainative.security/lab
 """
 
@@ -36,6 +36,12 @@ NO_HOSTS = "!all"  # a host pattern that matches nothing: the play is skipped
 def parts():
     import lab.parts
     return sorted(name for _, name, _ in pkgutil.iter_modules(lab.parts.__path__))
+
+
+def selected(name):
+    """AINATIVE_LAB_PARTS (comma-separated name prefixes such as ``10,30``) runs only those parts."""
+    wanted = [p.strip() for p in os.environ.get("AINATIVE_LAB_PARTS", "").split(",") if p.strip()]
+    return not wanted or any(name.startswith(prefix) for prefix in wanted)
 
 
 def _first_line(exc):
@@ -83,6 +89,10 @@ def run(argv):
     extra = {"ainative_report_dir": report_dir, "ainative_lab_work": WORK}
     failed = []
     for name in parts():
+        if not selected(name):
+            for var in getattr(importlib.import_module("lab.parts." + name), "PLAY_HOSTS", ()):
+                extra[var] = NO_HOSTS
+            continue
         reason = prepare_part(name, harness, extra)
         if reason:
             print("[lab] " + reason, flush=True)

@@ -230,7 +230,79 @@ def planted(base, region="us-east-1", account=ACCOUNT):
                        event("Decrypt", "kms.amazonaws.com", _role("MLPipelineRole", "p", account), t(47), region,
                              "s3.amazonaws.com", read_only=True)]},
     }
+    plants.update(_ai_plants(t, ip, admin, region, account))
     return plants
+
+
+def _ai_plants(t, ip, admin, region, account):
+    """The AI platform's detections (issue 15): Bedrock, SageMaker and the Stratus Red Team evasions."""
+    stolen = _user("svc-legacy", account)  # a long-lived access key, as stolen keys are
+    pipeline = _role("MLPipelineRole", "p", account)
+    model = {"modelId": "anthropic.claude-3-5-sonnet-20240620-v1:0"}
+    calls = ["InvokeModel", "Converse", "InvokeModelWithResponseStream"]
+
+    def bedrock(name, ident, minutes, request=None, error=None):
+        return event(name, "bedrock.amazonaws.com", ident, t(minutes), region, ip, request=request, error=error)
+
+    def sagemaker(name, minutes, request, error=None):
+        return event(name, "sagemaker.amazonaws.com", admin, t(minutes), region, ip, request=request, error=error)
+
+    def selectors(read_write, management):
+        return {"trailName": "main", "eventSelectors": [{"readWriteType": read_write, "includeManagementEvents": management,
+                                                         "dataResources": [], "excludeManagementEventSources": []}]}
+
+    def lifecycle(days):
+        return {"bucketName": "org-cloudtrail-logs", "LifecycleConfiguration": {"Rule": [{
+            "ID": "expire", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": days}}]}}
+
+    def sg_rule(cidr):
+        rule = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIpv4": cidr}
+        return {"ModifySecurityGroupRulesRequest": {"GroupId": "sg-0123456789abcdef0", "SecurityGroupRule": {
+            "SecurityGroupRuleId": "sgr-0abc", "SecurityGroupRule": rule, "tag": 1}}}
+
+    burst_start = t(50)
+    return {
+        "bedrock_invocation_burst": {
+            "fire": [event(calls[i % 3], "bedrock.amazonaws.com", stolen, burst_start + datetime.timedelta(seconds=5 * i),
+                           region, ip, request=model) for i in range(60)],
+            "benign": [bedrock("InvokeModel", pipeline, 51 + i, model) for i in range(5)]},
+        "bedrock_model_enumeration": {"fire": [bedrock("ListFoundationModels", stolen, 48)],
+                                      "benign": [bedrock("ListFoundationModels", pipeline, 49)]},
+        "bedrock_model_access_requested": {"fire": [bedrock("PutUseCaseForModelAccess", stolen, 60, {"formData": "e30="})],
+                                           "benign": [bedrock("GetUseCaseForModelAccess", stolen, 61)]},
+        "bedrock_invocation_logging_deleted": {"fire": [bedrock("DeleteModelInvocationLoggingConfiguration", admin, 62)],
+                                               "benign": [bedrock("PutModelInvocationLoggingConfiguration", admin, 63,
+                                                                  {"loggingConfig": {"textDataDeliveryEnabled": True}})]},
+        "bedrock_guardrail_removed_or_changed": {
+            "fire": [bedrock("DeleteGuardrail", admin, 64, {"guardrailIdentifier": "gr-1"}),
+                     bedrock("UpdateGuardrail", admin, 65, {"guardrailIdentifier": "gr-2", "name": "pii"})],
+            "benign": [bedrock("DeleteGuardrail", admin, 66, {"guardrailIdentifier": "gr-1"}, error="AccessDeniedException")]},
+        "sagemaker_presigned_notebook_url": {
+            "fire": [sagemaker("CreatePresignedNotebookInstanceUrl", 67, {"notebookInstanceName": "research"})],
+            "benign": [sagemaker("CreatePresignedNotebookInstanceUrl", 68, {"notebookInstanceName": "research"},
+                                 error="ValidationException")]},
+        "sagemaker_lifecycle_config_changed": {
+            "fire": [sagemaker("CreateNotebookInstanceLifecycleConfig", 69,
+                               {"notebookInstanceLifecycleConfigName": "lc", "onStart": [{"content": "IyEvYmluL2Jhc2g="}]}),
+                     sagemaker("UpdateNotebookInstance", 70, {"notebookInstanceName": "research", "lifecycleConfigName": "lc"})],
+            "benign": [sagemaker("UpdateNotebookInstance", 71, {"notebookInstanceName": "research", "instanceType": "ml.t3.large"})]},
+        "cloudtrail_event_selectors_weakened": {
+            "fire": [event("PutEventSelectors", "cloudtrail.amazonaws.com", admin, t(72), region, ip,
+                           request=selectors("ReadOnly", False))],
+            "benign": [event("PutEventSelectors", "cloudtrail.amazonaws.com", admin, t(73), region, ip,
+                             request=selectors("All", True))]},
+        "s3_lifecycle_short_expiration": {
+            "fire": [event("PutBucketLifecycle", "s3.amazonaws.com", admin, t(74), region, ip, request=lifecycle(1))],
+            "benign": [event("PutBucketLifecycle", "s3.amazonaws.com", admin, t(75), region, ip, request=lifecycle(365))]},
+        "organization_left": {
+            "fire": [event("LeaveOrganization", "organizations.amazonaws.com", admin, t(76), "us-east-1", ip)],
+            "benign": [event("DescribeOrganization", "organizations.amazonaws.com", admin, t(77), "us-east-1", ip,
+                             read_only=True)]},
+        "security_group_rule_opened_to_world": {
+            "fire": [event("ModifySecurityGroupRules", "ec2.amazonaws.com", admin, t(78), region, ip, request=sg_rule("0.0.0.0/0"))],
+            "benign": [event("ModifySecurityGroupRules", "ec2.amazonaws.com", admin, t(79), region, ip,
+                             request=sg_rule("10.0.0.0/16"))]},
+    }
 
 
 def manifest(plants):

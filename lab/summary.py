@@ -25,6 +25,11 @@ def render(report_dir, not_run=()):
     html = os.path.join(report_dir, "index.html")
     footer = ["", "HTML report (all controls, hosts and accounts): file://%s" % html if os.path.exists(html)
               else "HTML report: not written (the report play did not run; see the playbook output)"]
+    ocsf = os.path.join(report_dir, "findings.ocsf.jsonl")
+    if os.path.exists(ocsf):
+        with open(ocsf, "rb") as handle:
+            footer.append("OCSF events for the security channel (findings_forward): %d in %s"
+                          % (sum(1 for line in handle if line.strip()), ocsf))
     if not_run:
         footer += ["", "NOT RUN (%d lab part(s)):" % len(not_run)] + ["    " + reason for reason in not_run]
     if not reports:

@@ -87,6 +87,40 @@ options:
     type: list
     elements: str
     default: []
+  rules:
+    description:
+      - Your own Sigma rule files (C(.yml), C(.yaml)) or folders of them, run with the built-in rules (which are
+        Sigma rules too, shipped in the collection's C(rules/cloudtrail/)). Needs C(pysigma) 1.x on the host.
+      - Each rule is parsed and validated by pySigma (every validator but the ATT&CK and D3FEND tag checks, which
+        need the network); its C(logsource) must be C(product) V(aws), C(service) V(cloudtrail). A rule that fails
+        is refused and listed in RV(rules_refused) with its file, line (when pySigma gives one) and reason, and is a
+        coverage gap, so the run is incomplete unless O(accept_incomplete) gives a reason.
+      - Also refused, because Python's C(re) has no timeout and pySigma expands YAML aliases - a file over 1 MiB, a
+        file with YAML aliases, and a C(re) value with a backreference, a nested quantifier, an alternation under
+        a quantifier or more than one unbounded quantifier (a wildcard value such as C(*a*b*) matches in linear time).
+      - A rule's C(name) (else its C(id)) is the finding id and selects it in O(detections); its C(level) is the
+        severity, its C(attack.*) tags the technique and tactic, and C(hunt_tags) plus its tags work in O(tags).
+      - Sigma field semantics, evaluated on the full event - equality is case-insensitive; C(*) and C(?) are the
+        wildcards (C(_) is literal); C(contains), C(startswith), C(endswith), C(re), C(cidr), C(exists),
+        C(fieldref), C(all) and number comparisons; a dotted field walks nested objects, lists and JSON strings;
+        a filter on an absent field does not drop the event.
+      - A rule that pins C(eventName) values (else C(eventSource) values) runs only on those events (compared
+        case-insensitively, but O(source=lookup_events) asks LookupEvents for the names as written, so spell them as AWS does);
+        a rule that pins neither runs on every event, which is slower.
+      - Sigma C(event_count) correlation rules with a C(gte) or C(gt) condition count the events of your rules
+        (C(group-by) fields, C(timespan)); other correlation types are refused.
+    type: list
+    elements: path
+    default: []
+    version_added: 0.2.0
+  exclude_rules:
+    description:
+      - Rules not to run, built-in or your own, by rule id (C(name)), Sigma C(id) or tag (C(hunt_tags) or Sigma tags
+        such as V(attack.t1530)). An entry that matches no rule is an error.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.2.0
   since:
     description:
       - Length of the window ending at O(end_time) (or now), such as V(30m), V(24h), V(7d), V(2w).
@@ -176,6 +210,16 @@ options:
       - Parallel regions (V(lookup_events)) or parallel S3 requests (V(s3)).
     type: int
     default: 16
+  deadline:
+    description:
+      - With O(source=s3), seconds from the start of the hunt after which no download starts; downloads still in
+        flight then are abandoned. Every file not read by then is a coverage gap (C(deadline reached)), so the run
+        is incomplete and fails the gate unless O(accept_incomplete) gives a reason.
+      - Each S3 request is retried by botocore alone (standard retry mode, at most 4 attempts, jittered backoff of
+        at most 20 seconds), so one throttled file cannot stall the run; a file still refused then is a gap.
+    type: int
+    default: 900
+    version_added: 0.2.0
   workers:
     description:
       - Processes that parse log files (V(s3), V(local)); 0 uses the host's CPUs (at most 8).
@@ -327,6 +371,26 @@ coverage_complete:
   description: False when some part of the window could not be read (the same as C(coverage.complete)).
   returned: always
   type: bool
+rules_loaded:
+  description:
+    - The rules that ran, built-in and your own - C(id), C(rule_id) (the Sigma id), C(title), C(level) and C(file).
+    - Each finding carries the same C(rule_id), C(level) and C(falsepositives) in its C(details).
+  returned: always
+  type: list
+  elements: dict
+  version_added: 0.2.0
+rules_refused:
+  description: Rules of O(rules) that did not load - C(file), C(line) (or null), C(id), C(title) and C(reason).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - file: /etc/hunt/rules/bad.yml
+      line: null
+      id: my_rule
+      title: My rule
+      reason: "Sigma modifier 'containz' is unknown"
+  version_added: 0.2.0
 parser:
   description: The parser used (V(msgspec+isal), V(json+zlib), ...).
   returned: always
@@ -343,6 +407,8 @@ def main():
         detections=dict(type="list", elements="str", default=[]),
         tags=dict(type="list", elements="str", default=[]),
         exclude_detections=dict(type="list", elements="str", default=[]),
+        rules=dict(type="list", elements="path", default=[]),
+        exclude_rules=dict(type="list", elements="str", default=[]),
         since=dict(type="str"),
         start_time=dict(type="str"),
         end_time=dict(type="str"),
@@ -360,6 +426,7 @@ def main():
         lookup_rate=dict(type="float", default=2.0),
         max_lookup_events=dict(type="int", default=0),
         concurrency=dict(type="int", default=16),
+        deadline=dict(type="int", default=900),
         workers=dict(type="int", default=0),
         parser=dict(type="str", choices=["auto", "msgspec", "json"], default="auto"),
     )

@@ -66,7 +66,10 @@ options:
     type: list
     elements: str
   since:
-    description: Start of the time window, RFC 3339 (C(2026-11-25T10:00:00Z)) or a duration ago (C(15m), C(6h), C(2d)).
+    description:
+      - Start of the time window, RFC 3339 (C(2026-11-25T10:00:00Z)) or a duration ago (C(15m), C(6h), C(2d)).
+      - Only alerts inside the window are examined. When none is and the log file was last written before
+        the window started (Falco stopped, or its file output broken), the run is incomplete.
     type: str
   until:
     description: End of the time window, same forms as I(since).
@@ -123,6 +126,14 @@ skipped_lines:
   description: Non-empty lines that were not Falco JSON alerts (each is a miss in RV(coverage)).
   returned: always
   type: int
+outside_window:
+  description:
+    - Alerts outside the I(since)/I(until) window. They are read but not examined, so a log whose
+      alerts all predate the window is incomplete, and a log not written since the window started is a
+      miss in RV(coverage).
+  returned: always
+  type: int
+  version_added: 0.2.0
 events:
   description: The newest matching alerts (at most I(limit)), in log order.
   returned: always

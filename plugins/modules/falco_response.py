@@ -51,9 +51,11 @@ options:
     type: list
     elements: str
   action:
-    description: C(stop) (SIGTERM, then SIGKILL after I(timeout)) or C(kill) (I(signal) at once).
+    description:
+      - C(stop) (SIGTERM, then SIGKILL after I(timeout)), C(kill) (I(signal) at once) or C(pause) (the
+        container is frozen, its processes and file system kept for forensics; C(version_added) 0.2.0).
     type: str
-    choices: [stop, kill]
+    choices: [stop, kill, pause]
     default: stop
   runtime:
     description: Container runtime to use.
@@ -104,7 +106,7 @@ EXAMPLES = r"""
 RETURN = r"""
 actions:
   description: One record per container with container, id, name, image, runtime, rules, action, result
-    (stopped, killed, would_stop, would_kill, skipped, unchanged, failed) and reason.
+    (stopped, killed, paused, would_stop, would_kill, would_pause, skipped, unchanged, failed) and reason.
   returned: always
   type: list
   elements: dict
@@ -170,7 +172,7 @@ def main():
             targets=dict(type="list", elements="dict"),
             events=dict(type="list", elements="dict"),
             names=dict(type="list", elements="str"),
-            action=dict(type="str", choices=["stop", "kill"], default="stop"),
+            action=dict(type="str", choices=["stop", "kill", "pause"], default="stop"),
             runtime=dict(type="str", choices=["auto", "podman", "docker"], default="auto"),
             allow_list=dict(type="list", elements="str", default=[]),
             dry_run=dict(type="bool", default=False),

@@ -29,8 +29,14 @@ description:
     per module, host and account in each result's properties), JUnit XML (one suite per module, host and
     target, and a coverage test case) and one self-contained HTML page (summary cards, an inline SVG chart
     of open findings by control and severity, sortable tables by control - with each control's verdict and
-    coverage -, host and account, a sortable and filterable findings table).
+    coverage -, host and account, a sortable, filterable and paged findings table).
     The page loads nothing from anywhere; its Content-Security-Policy forbids it.
+  - Each report is streamed to a temporary file in O(dest) and renamed into place, so a failed or killed
+    run leaves the previous report whole; 100,000 findings are never one string in memory.
+  - A SARIF run keeps at most 5,000 results (GitHub code scanning's limit), the open ones first and the
+    most severe first; a capped run says in its C(properties) (C(resultsTotal), C(resultsOmitted),
+    C(resultsLimit)) and in a warning notification how many were left out. The JSON report, JUnit and the
+    page keep every finding.
   - Returns counts suitable for M(ansible.builtin.set_stats) (AWX/Tower workflows) in RV(stats).
   - Fails the task after the reports are written when the gate fails - O(fail_on), O(fail_on_ids),
     O(fail_on_verdict) or incomplete coverage - unless O(report_only) is set.
@@ -130,7 +136,9 @@ options:
     elements: str
     default: []
   html_max_rows:
-    description: Most findings rows the HTML table shows at once (filtering searches all; counts are complete).
+    description:
+      - Rows per page of the HTML findings table (filtering and sorting cover every finding; counts are
+        complete). The page's script renders one page at a time from the findings embedded as JSON.
     type: int
     default: 1000
 notes:

@@ -7,6 +7,8 @@ import os
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from lab.services import moto as moto_service
 
@@ -45,6 +47,10 @@ def _members(work, trivy):
                           "token": jwt.encode({"sub": "group-test", "exp": 4102444800}, "k" * 32, algorithm="HS256")},
         "findings_report": {"inputs": [os.path.join(work, "input.json")], "dest": os.path.join(work, "out")},
         "s3_encryption_assert": {"buckets": ["ainative-group-test"]},
+        "model_scan": {"path": os.path.join(work, "src")},
+        # No signature yet: a CRITICAL finding and a coverage miss, both taken by the group's report_only.
+        "model_verify": {"path": os.path.join(work, "src"), "signature": os.path.join(work, "model.sig"),
+                         "public_key": os.path.join(work, "signer.pub")},
     }
 
 
@@ -63,6 +69,9 @@ def work(tmp_path_factory):
     (base / "input.json").write_text(json.dumps({"schema": "ainative.security/findings/1", "control": "demo",
                                                  "verdict": "pass", "findings": [], "notes": [], "meta": {}}))
     (base / "baseline.json").write_text(json.dumps({"findings": []}))
+    signer = ec.generate_private_key(ec.SECP256R1())
+    (base / "signer.pub").write_bytes(signer.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     return str(base)
 
 

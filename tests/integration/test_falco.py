@@ -87,3 +87,18 @@ def test_response_stops_named_container_and_spares_allow_listed(playbook, event_
     state = subprocess.run(["podman", "container", "inspect", "--format", "{{.State.Status}}", "falco-it-victim"],
                            env=falco_data.podman_env(), stdout=subprocess.PIPE, check=True).stdout.decode().strip()
     assert state in ("exited", "stopped")
+
+
+def test_response_pause_freezes_the_container_once(playbook):
+    if not shutil.which("podman"):
+        pytest.skip("podman is not installed")
+    falco_data.start_container("falco-it-paused")
+    try:
+        env = {"CONTAINERS_CONF": falco_data.podman_env()["CONTAINERS_CONF"]}
+        result = playbook(os.path.join(TARGETS, "pause.yml"), env=env)
+        assert result.rc == 0, result
+        state = subprocess.run(["podman", "container", "inspect", "--format", "{{.State.Status}}", "falco-it-paused"],
+                               env=falco_data.podman_env(), stdout=subprocess.PIPE, check=True).stdout.decode().strip()
+        assert state == "paused"
+    finally:
+        falco_data.remove_container("falco-it-paused")

@@ -11,6 +11,7 @@ import tempfile
 
 import pytest
 
+from ansible_collections.ainative.security.plugins.module_utils.core import reports as report_writer
 from ansible_collections.ainative.security.plugins.module_utils.core.findings import make_finding
 from lab import datasets, image_scan_fixtures
 
@@ -198,3 +199,50 @@ def test_html_renders_in_chromium_counts_match_no_console_errors(site_report, tm
     with open(shot, "rb") as handle:
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
     assert os.path.getsize(shot) > 20000
+
+
+def _rows_and_pages(dom):
+    shown = re.search(r'id="findings-shown" data-rows="(\d+)" data-matching="(\d+)" data-page="(\d+)" '
+                      r'data-pages="(\d+)"', dom)
+    assert shown, "the page's script did not render the findings table"
+    return [int(n) for n in shown.groups()]
+
+
+@pytest.mark.skipif(not CHROMIUM, reason="the chromium binary is absent (setup/apt.d/report.txt installs it)")
+def test_html_with_10000_findings_is_paged_and_sarif_is_capped(playbook, tmp_path):
+    """A large aggregate: the page holds one page of rows in the DOM (pages reachable from the URL), and
+    the SARIF run keeps GitHub's 5,000 most severe results while the JSON report keeps them all."""
+    total = 10000
+    src = tmp_path / "reports"
+    src.mkdir()
+    severities = ("LOW", "CRITICAL", "MEDIUM", "HIGH")
+    findings = [make_finding("image_scan", "vulnerability", "CVE-2024-%05d" % i, severities[i % 4], "title %d" % i,
+                             target="img:%d" % (i % 50), location={"package": "pkg%d" % i}) for i in range(total)]
+    with open(str(src / "image_scan.json"), "wb") as handle:
+        report_writer.stream_json(handle, findings, "image_scan")
+    book = tmp_path / "report.yml"
+    book.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [{
+        "ainative.security.findings_report": {"src_dir": str(src), "dest": str(tmp_path / "out"),
+                                              "html_max_rows": 500}}]}]))
+    result = playbook(str(book))
+    assert result.rc == 0, result
+    html = str(tmp_path / "out" / "index.html")
+    assert len(re.findall(r"<tr[ >]", open(html).read())) < 50  # the rows come from the data block, not markup
+
+    proc, dom, console = _chromium("--dump-dom", url="file://%s#sort=id&page=3" % html)
+    assert proc.returncode == 0 and not console, console
+    assert _rows_and_pages(dom) == [500, total, 3, total // 500]
+    ids = re.findall(r'<tr data-severity="[A-Z]+" data-status="[a-z_]+">(?:<td[^>]*>.*?</td>){4}<td>([^<]*)', dom)
+    assert ids == sorted(f["id"] for f in findings)[1000:1500]
+    dummy, dom, console = _chromium("--dump-dom", url="file://%s#filter=cve-2024-0001&page=99" % html)
+    assert not console, console
+    assert _rows_and_pages(dom) == [10, 10, 1, 1]  # CVE-2024-00010..19; a page past the end shows the last
+
+    with open(str(tmp_path / "out" / "findings-report.sarif")) as handle:
+        run = json.load(handle)["runs"][0]
+    assert len(run["results"]) == report_writer.SARIF_MAX_RESULTS
+    assert run["properties"]["resultsOmitted"] == total - report_writer.SARIF_MAX_RESULTS
+    kept = [r["properties"]["severity"] for r in run["results"]]
+    assert kept.count("CRITICAL") == total // 4 and kept.count("HIGH") == report_writer.SARIF_MAX_RESULTS - total // 4
+    with open(str(tmp_path / "out" / "findings-report.json")) as handle:
+        assert len(json.load(handle)["findings"]) == total

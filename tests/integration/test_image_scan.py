@@ -216,13 +216,18 @@ def test_a_missing_target_is_a_coverage_gap_and_the_good_targets_findings_are_ke
     assert report["verdict"] == "incomplete" and not report["coverage"]["complete"]
 
 
-def test_an_empty_directory_examined_is_complete_but_no_target_scanned_is_not(run_image_scan, fx, out):
+def test_an_empty_or_missing_folder_is_no_clean_scan_and_a_clean_tree_is(run_image_scan, fx, out):
+    """Trivy says nothing about an empty folder: that examined nothing, it is no pass."""
     empty = os.path.join(out, "empty")
-    os.makedirs(empty)
-    result = run_image_scan({"targets": [{"type": "iac", "ref": empty}]})
+    os.makedirs(os.path.join(empty, ".git"))
+    for ref, reason in ((empty, "holds no file to scan"), (os.path.join(out, "nothing-here"), "does not exist")):
+        result = run_image_scan({"targets": [{"type": "iac", "ref": ref}]})
+        assert result["failed"] and result["verdict"] == "incomplete" and result["coverage"]["examined"] == 0, ref
+        assert reason in result["coverage"]["missed"][0]["reason"], result["coverage"]
+    # Strict twin: a tree with one clean Terraform file is examined and passes.
+    clean = _terraform(os.path.join(out, "clean"), 'variable "region" {\n  default = "eu-west-1"\n}\n')
+    result = run_image_scan({"targets": [{"type": "iac", "ref": clean}]})
     assert not result.get("failed") and result["verdict"] == "pass" and result["coverage"]["complete"]
-    result = run_image_scan({"targets": [{"type": "iac", "ref": os.path.join(out, "nothing-here")}]})
-    assert result["failed"] and result["verdict"] == "incomplete" and result["coverage"]["examined"] == 0
 
 
 def _terraform(directory, text):

@@ -77,7 +77,8 @@ def test_make_lab_then_make_lab_down_leaves_nothing():
 @pytest.mark.slow
 def test_a_missing_prerequisite_is_one_line_and_a_non_zero_exit():
     missing = os.path.join(ROOT, ".build", "no-such-bao")
-    env = dict(os.environ, AINATIVE_BAO=missing)
+    # Two parts are enough to show that one missing prerequisite stops only its own part.
+    env = dict(os.environ, AINATIVE_BAO=missing, AINATIVE_LAB_PARTS="10,30")
     try:
         rc, out = run([sys.executable, "-m", "lab", "run"], env=env)
         groups = service_groups()

@@ -18,14 +18,17 @@ __metaclass__ = type
 
 import datetime
 import ipaddress
+import time
 
 from ansible_collections.ainative.security.plugins.module_utils.core.coverage import Coverage
 from ansible_collections.ainative.security.plugins.module_utils.core.errors import DependencyError, InputError
 from ansible_collections.ainative.security.plugins.module_utils.core.module import Outcome
 from ansible_collections.ainative.security.plugins.module_utils.cloud import cloudtrail_scan as scan
 from ansible_collections.ainative.security.plugins.module_utils.cloud.aws import Clients
-from ansible_collections.ainative.security.plugins.module_utils.cloud.cloudtrail_detections import select_detections
-from ansible_collections.ainative.security.plugins.module_utils.cloud.cloudtrail_s3 import Archive, scan_s3
+from ansible_collections.ainative.security.plugins.module_utils.cloud.cloudtrail_detections import (
+    select_detections, user_detections)
+from ansible_collections.ainative.security.plugins.module_utils.cloud.cloudtrail_s3 import (
+    DEFAULT_DEADLINE, Archive, bound_retries, scan_s3)
 from ansible_collections.ainative.security.plugins.module_utils.cloud.cloudtrail_sources import (
     expand_paths, scan_local, scan_lookup)
 from ansible_collections.ainative.security.plugins.module_utils.cloud.cloudtrail_window import (
@@ -35,7 +38,7 @@ LOOKUP_RETENTION_DAYS = 90
 
 
 def validate(params):
-    for name in ("brute_force_threshold", "unauthorized_threshold", "concurrency"):
+    for name in ("brute_force_threshold", "unauthorized_threshold", "concurrency", "deadline"):
         if params[name] < 1:
             raise InputError("%s must be at least 1, got %d" % (name, params[name]))
     if params["lookup_rate"] <= 0 or params["lookup_rate"] > 2.0:
@@ -57,6 +60,8 @@ def run(ctl):
     clients = None
     if params["source"] != "local":
         clients = Clients(ctl.module, max_pool=params["concurrency"])
+    if params["source"] == "s3":
+        bound_retries(clients)
     outcome = hunt(params, clients)
     for note in outcome.notes:
         if note.startswith("coverage is incomplete"):
@@ -72,11 +77,14 @@ def _file_coverage(cov, partial):
 
 def hunt(params, clients=None, now=None):
     """Run a hunt from module parameters; returns the Outcome (every finding, coverage, own keys)."""
-    detections = select_detections(params.get("detections"), params.get("tags"), params.get("exclude_detections"))
+    started = time.monotonic()
+    own_rules, own_bases, refused = user_detections(params.get("rules"))
+    detections = select_detections(params.get("detections"), params.get("tags"), params.get("exclude_detections"),
+                                   extra=own_rules, exclude_rules=params.get("exclude_rules"))
     start, end = time_window(params.get("since"), params.get("start_time"), params.get("end_time"), now=now)
     burst_window = parse_duration(params.get("burst_window") or "10m", "burst_window")
     spec = scan.ScanSpec([d["id"] for d in detections], start, end, params.get("allowed_cidrs"),
-                         params.get("parser") or "auto")
+                         params.get("parser") or "auto", rules=own_rules + own_bases)
     if spec.parser == "msgspec" and not scan.HAS_MSGSPEC:
         raise DependencyError("parser: msgspec is not installed on the host; use parser: auto or json, "
                               "or pip install msgspec")
@@ -102,7 +110,13 @@ def hunt(params, clients=None, now=None):
         archive.list_window(start, end, concurrency)
         keys = archive.all_keys()
         cov = Coverage("files", asked=len(keys))
-        partial = scan_s3(s3, params["bucket"], keys, spec, params.get("workers") or 0, concurrency)
+        deadline = params.get("deadline") or DEFAULT_DEADLINE
+        late = "deadline reached (%d s) before it was read" % deadline
+        partial = scan_s3(s3, params["bucket"], keys, spec, params.get("workers") or 0, concurrency,
+                          stop_at=started + deadline, late=late)
+        unread = sum(1 for _source, reason in partial.errors if reason == late)
+        if unread:
+            notes.append("deadline reached (%d s): %d of %d files not read" % (deadline, unread, len(keys)))
         _file_coverage(cov, partial)
         for item, reason in archive.gaps:
             cov.miss(item, reason)
@@ -126,6 +140,9 @@ def hunt(params, clients=None, now=None):
                 cov.add()
             else:
                 cov.miss(entry["region"], entry["errors"][0])
+    for bad in refused:  # a rule asked for and not run is a gap, like a file not read
+        cov.miss("%s%s" % (bad["file"] or bad["id"], ":%d" % bad["line"] if bad["line"] else ""), "rule refused: %s"
+                 % bad["reason"])
     limit = params.get("max_findings") or 0
     findings = scan.build_findings(partial, detections, params.get("brute_force_threshold") or 10,
                                    params.get("unauthorized_threshold") or 10, burst_window, evidence_limit=limit)
@@ -142,6 +159,8 @@ def hunt(params, clients=None, now=None):
         counts=counts,
         window={"start": iso(start), "end": iso(end)},
         detections=[dict((k, d[k]) for k in ("id", "title", "severity", "tags")) for d in detections],
+        rules_loaded=[dict((k, d[k]) for k in ("id", "rule_id", "title", "level", "file")) for d in detections],
+        rules_refused=refused,
         events_scanned=partial.events,
         events_in_window=partial.in_window,
         files_scanned=partial.files if source != "lookup_events" else 0,

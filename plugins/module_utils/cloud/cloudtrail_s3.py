@@ -7,8 +7,9 @@
 Discovery names every folder it does not understand: a folder under ``AWSLogs/`` whose name is not an
 account or organization id is still read when it has the CloudTrail layout, and is a coverage gap when
 it has not. An (account, region) with no log file in the window is a gap too ("no log files
-delivered"): a delivery gap is itself a tampering signal. Downloads run on a bounded thread pool with a
-fixed number of files in flight and a bounded parse backlog, so memory does not grow with the archive.
+delivered"): a delivery gap is itself a tampering signal. Downloads run on a fixed number of threads
+with a bounded parse backlog, so memory does not grow with the archive; each request's retries are
+bounded, and no download starts after the run's deadline (every file not read by then is a gap).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -16,9 +17,16 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import queue
 import re
+import threading
+import time
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+try:
+    from botocore.config import Config
+except ImportError:  # pragma: no cover - AnsibleAWSModule reports missing boto3 itself
+    Config = None
 
 from ansible_collections.ainative.security.plugins.module_utils.core.concurrency import run_bounded
 from ansible_collections.ainative.security.plugins.module_utils.cloud.aws import (
@@ -33,8 +41,12 @@ _ORG = re.compile(r"^o-[a-z0-9]{10,32}$")
 _FILE_TS = re.compile(r"_(\d{8}T\d{4})Z_")
 LAYOUT = "<account>/CloudTrail/<region>/ or <org-id>/<account>/CloudTrail/<region>/"
 # Downloaded bytes handed to a parse worker at once, and parse batches queued per worker.
-BATCH_BYTES = 4 * 1024 * 1024
+BATCH_BYTES = 1024 * 1024
 QUEUED_BATCHES_PER_WORKER = 2
+# Every S3 call of a hunt: botocore's standard retry mode (jittered exponential backoff, at most 20 s a
+# wait, a retry quota per client) and at most 4 attempts, so one throttled file costs seconds, not minutes.
+RETRIES = {"mode": "standard", "total_max_attempts": 4}
+DEFAULT_DEADLINE = 900
 
 
 def _list_prefixes(s3, bucket, prefix):
@@ -230,25 +242,43 @@ class Archive(object):
         return out
 
 
-def scan_s3(s3, bucket, keys, spec, workers, concurrency):
+def bound_retries(clients):
+    """Make the hunt's S3 calls retry with botocore's bounded policy (before any client is created)."""
+    if Config is not None:
+        clients.config = clients.config.merge(Config(retries=RETRIES))
+
+
+def scan_s3(s3, bucket, keys, spec, workers, concurrency, stop_at=None, late="deadline reached"):
     """Download ``keys`` (at most ``concurrency`` in flight) and parse them in worker processes.
 
     Memory stays bounded: a download starts only when one finished, and a parse batch is queued only
-    when fewer than ``QUEUED_BATCHES_PER_WORKER`` per worker are waiting.
+    when fewer than ``QUEUED_BATCHES_PER_WORKER`` per worker are waiting. From ``stop_at`` (a
+    ``time.monotonic()`` value) on no download starts and those in flight are abandoned: every file not
+    read by then is an error ``late`` in the result. Downloads run on daemon threads, so an abandoned
+    one cannot hold the module's exit.
     """
     total = Partial()
     workers = default_workers(workers)
     pool = process_pool(workers) if len(keys) > 1 else None
     queued = deque()
     batch, size = [], 0
+    jobs, results = queue.Queue(), queue.Queue()
+    answered = set()
 
-    def fetch(item):
-        key = item[0]
+    def fetch(key):
         try:
-            body = s3.get_object(aws_retry=True, Bucket=bucket, Key=key)["Body"].read()
+            # botocore's bounded retries only (RETRIES): amazon.aws's backoff on top would multiply them
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except (BotoCoreError, ClientError) as exc:
             return key, None, describe_error(exc, "s3:GetObject s3://%s/%s" % (bucket, key))
         return key, body, None
+
+    def download():
+        for key in iter(jobs.get, None):
+            try:
+                results.put(fetch(key))
+            except Exception as exc:  # pylint: disable=broad-except  # any failure is this file's gap, never a hang
+                results.put((key, None, "s3:GetObject s3://%s/%s failed: %s: %s" % (bucket, key, type(exc).__name__, exc)))
 
     def parse(blobs):
         if pool is None:
@@ -259,33 +289,46 @@ def scan_s3(s3, bucket, keys, spec, workers, concurrency):
         queued.append(pool.submit(scan_blobs, blobs, spec))
 
     limit = max(1, min(concurrency, len(keys) or 1))
-    todo = iter(keys)
+    threads = [threading.Thread(target=download, name="s3-get-%d" % n, daemon=True) for n in range(limit)]
+    for thread in threads:
+        thread.start()
+    todo = iter(key for key, _size in keys)
+    running = 0
     try:
-        with ThreadPoolExecutor(max_workers=limit) as io_pool:
-            running = set()
-            while True:
-                for item in todo:
-                    running.add(io_pool.submit(fetch, item))
-                    if len(running) >= limit:
-                        break
-                if not running:
+        while True:
+            while running < limit and (stop_at is None or time.monotonic() < stop_at):
+                key = next(todo, None)
+                if key is None:
                     break
-                done, running = wait(running, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    key, body, err = fut.result()
-                    if err:
-                        total.failed("s3://%s/%s" % (bucket, key), err)
-                        continue
-                    batch.append(("s3://%s/%s" % (bucket, key), body))
-                    size += len(body)
-                    if size >= BATCH_BYTES:
-                        parse(batch)
-                        batch, size = [], 0
+                jobs.put(key)
+                running += 1
+            if not running:
+                break
+            try:
+                key, body, err = results.get(timeout=None if stop_at is None else max(0.0, stop_at - time.monotonic()))
+            except queue.Empty:
+                break  # the deadline, with downloads in flight: they are abandoned
+            running -= 1
+            answered.add(key)
+            url = "s3://%s/%s" % (bucket, key)
+            if err:
+                total.failed(url, err)
+                continue
+            batch.append((url, body))
+            size += len(body)
+            if size >= BATCH_BYTES:
+                parse(batch)
+                batch, size = [], 0
+        for key, _size in keys:
+            if key not in answered:
+                total.failed("s3://%s/%s" % (bucket, key), late)
         if batch:
             parse(batch)
         while queued:
             total.merge(queued.popleft().result())
     finally:
+        for _thread in threads:
+            jobs.put(None)
         if pool is not None:
             pool.shutdown()
     return total

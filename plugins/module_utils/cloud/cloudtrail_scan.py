@@ -19,9 +19,11 @@ import json
 import zlib
 
 from ansible_collections.ainative.security.plugins.module_utils.core import findings as fmodel
-from ansible_collections.ainative.security.plugins.module_utils.cloud.cloudtrail_detections import ATTACK_URL, BY_ID
+from ansible_collections.ainative.security.plugins.module_utils.cloud.cloudtrail_detections import (
+    ATTACK_URL, BUILTIN_RULES, THRESHOLD_OPTIONS)
 from ansible_collections.ainative.security.plugins.module_utils.cloud.cloudtrail_matchers import (
     MATCHERS, NetCheck, console_login_failure, principal_key)
+from ansible_collections.ainative.security.plugins.module_utils.cloud.sigma_engine import compile_node, field_values
 from ansible_collections.ainative.security.plugins.module_utils.cloud.cloudtrail_window import epoch, iso
 
 try:
@@ -49,12 +51,12 @@ if HAS_MSGSPEC:
 
     _DECODERS = {}
 
-    def _light_decoder(identity, error, ip):
+    def _light_decoder(identity, error, ip, source=False):
         """A decoder of log files into structs holding only what the selected detections pre-filter on.
 
         Fewer fields means fewer strings built per event; a candidate is decoded in full from its raw bytes.
         """
-        key = (identity, error, ip)
+        key = (identity, error, ip, source)
         if key not in _DECODERS:
             fields = [("eventTime", Optional[str], None), ("eventName", Optional[str], None)]
             if identity:
@@ -63,6 +65,8 @@ if HAS_MSGSPEC:
                 fields.append(("errorCode", Optional[str], None))
             if ip:
                 fields.append(("sourceIPAddress", Optional[str], None))
+            if source:
+                fields.append(("eventSource", Optional[str], None))
             light = msgspec.defstruct("_Light", fields, gc=False)
             # Records is required: a JSON file without it is not a log file (a digest, other JSON)
             _DECODERS[key] = msgspec.json.Decoder(msgspec.defstruct("_LightFile", [("Records", List[light])], gc=False))
@@ -78,26 +82,65 @@ if HAS_MSGSPEC:
 class ScanSpec:
     """What a worker needs to scan records: window, selected detections, allowed networks (picklable)."""
 
-    def __init__(self, detection_ids, start, end, allowed_cidrs=None, parser="auto"):
+    def __init__(self, detection_ids, start, end, allowed_cidrs=None, parser="auto", rules=None):
         self.ids = set(detection_ids)
         self.start = iso(start)
         self.end = iso(end)
         self.allowed_cidrs = list(allowed_cidrs or [])
         self.parser = parser
-        by_name = {}
+        known = dict(BUILTIN_RULES)
+        known.update((d["id"], d["rule"]) for d in rules or [])
+        # Sigma event_count correlations (besides the two threshold detections): the rules they count
+        self.feeds = {}
         for det_id in self.ids:
-            det = BY_ID[det_id]
-            if det_id in MATCHERS and det["event_names"]:
-                for name in det["event_names"]:
+            corr = known[det_id]["correlation"]
+            if corr and det_id not in THRESHOLD_OPTIONS:
+                for base in corr["rules"]:
+                    self.feeds.setdefault(base, []).append((det_id, corr["group_by"]))
+        scanned = self.ids | set(self.feeds)
+        # a user's Sigma rules, compiled lazily in each worker process
+        self.user_rules = dict((i, known[i]["condition"]) for i in scanned if i not in MATCHERS and known[i]["condition"])
+        self._matchers = {}
+        by_name, by_source = {}, {}
+        every = []  # user rules that pin neither eventName nor eventSource: every event is a candidate
+        for det_id in scanned:
+            names = known[det_id]["event_names"]
+            sources = known[det_id].get("event_sources")
+            if (det_id in MATCHERS or det_id in self.user_rules) and names:
+                for name in names:
                     by_name.setdefault(name, []).append(det_id)
+            elif det_id in self.user_rules and sources:
+                for source in sources:
+                    by_source.setdefault(source, []).append(det_id)
+            elif det_id in self.user_rules:
+                every.append(det_id)
+        self.by_source = by_source or None
+        for name in by_name:
+            by_name[name].extend(every)
+        self.every = every or None
         if "console_login_brute_force" in self.ids:
             by_name.setdefault("ConsoleLogin", [])
+        # Sigma equality ignores case: a user's rule may pin "getobject", so its hunts look names up folded
+        self.fold = bool(self.user_rules)
+        if self.fold:
+            by_name, self.by_source = _folded_index(by_name), _folded_index(self.by_source)
         self.by_name = by_name
         self.root = "root_account_usage" in self.ids
         self.unauthorized = "unauthorized_api_burst" in self.ids
         self.brute = "console_login_brute_force" in self.ids
         self.failure = "console_login_failure" in self.ids
         self.network = "api_call_from_untrusted_network" in self.ids and bool(self.allowed_cidrs)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_matchers"] = {}  # compiled functions do not pickle
+        return state
+
+    def matcher(self, det_id):
+        found = MATCHERS.get(det_id) or self._matchers.get(det_id)
+        if found is None:
+            found = self._matchers[det_id] = compile_node(self.user_rules[det_id])
+        return found
 
 
 def _summary(e, source):
@@ -129,6 +172,7 @@ class Partial:
         self.in_window = 0
         self.files = 0              # files read and parsed (a failed file is in errors)
         self.matches = []          # (detection id, summary)
+        self.correlated = []       # (correlation id, group, time, summary) for Sigma event_count rules
         self.failures = []         # (group, time, summary) for brute force
         self.unauthorized = []     # (group, time, summary)
         self.network = {}          # (principal, ip) -> [count, first, last, summary]
@@ -143,6 +187,7 @@ class Partial:
         self.in_window += other.in_window
         self.files += other.files
         self.matches.extend(other.matches)
+        self.correlated.extend(other.correlated)
         self.failures.extend(other.failures)
         self.unauthorized.extend(other.unauthorized)
         for key, val in other.network.items():
@@ -163,20 +208,22 @@ def _hit(full, etime, candidates, is_root, is_unauth, untrusted_ip, spec, source
     summary = None
     if candidates is not None:  # [] still means "ConsoleLogin for brute force"
         for det_id in candidates:
-            if MATCHERS[det_id](full):
+            if spec.matcher(det_id)(full):
                 summary = summary or _summary(full, source)
                 partial.matches.append((det_id, summary))
+                for corr_id, group_by in spec.feeds.get(det_id, ()):
+                    partial.correlated.append((corr_id, _group(full, group_by), etime, summary))
         if spec.brute and full.get("eventName") == "ConsoleLogin" and console_login_failure(full):
             summary = summary or _summary(full, source)
             partial.failures.append((principal_key(full.get("userIdentity")), etime, summary))
-    if is_root:
+    if is_root and MATCHERS["root_account_usage"](full):
         summary = summary or _summary(full, source)
         partial.matches.append(("root_account_usage", summary))
-    if is_unauth:
+    if is_unauth and MATCHERS["unauthorized_call"](full):
         summary = summary or _summary(full, source)
         ident = full.get("userIdentity") or {}
         partial.unauthorized.append((ident.get("arn") or ident.get("principalId") or "unknown", etime, summary))
-    if untrusted_ip:
+    if untrusted_ip and MATCHERS["api_call_from_untrusted_network"](full):
         summary = summary or _summary(full, source)
         key = (summary["principal"], untrusted_ip)
         cur = partial.network.get(key)
@@ -186,6 +233,23 @@ def _hit(full, etime, candidates, is_root, is_unauth, untrusted_ip, spec, source
             cur[0] += 1
             cur[1] = min(cur[1], etime)
             cur[2] = max(cur[2], etime)
+
+
+def _folded_index(index):
+    """``index`` (value -> rule ids) keyed by the lower-cased value, each rule once; None stays None."""
+    if index is None:
+        return None
+    out = {}
+    for value, ids in index.items():
+        merged = out.setdefault(value.lower(), [])
+        merged.extend(i for i in ids if i not in merged)
+    return out
+
+
+def _group(event, fields):
+    """The group-by value of an event, as in a Sigma correlation: each field's first value, or '-'."""
+    values = [field_values(event, f) for f in fields]
+    return "|".join(str(v[0]) if v else "-" for v in values) or "all"
 
 
 def _text(value):
@@ -199,7 +263,8 @@ def scan_records(records, spec, source, partial, typed, net=None):
     needs (events that may match are then decoded in full from those bytes); otherwise None and
     ``records`` are plain dicts.
     """
-    start, end, by_name = spec.start, spec.end, spec.by_name
+    start, end, by_name, every, by_source = spec.start, spec.end, spec.by_name, spec.every, spec.by_source
+    fold = spec.fold
     root, unauth = spec.root, spec.unauthorized
     if spec.network and net is None:
         net = NetCheck(spec.allowed_cidrs)
@@ -214,7 +279,12 @@ def scan_records(records, spec, source, partial, typed, net=None):
             if not etime or etime < start or etime > end:
                 continue
             in_window += 1
-            candidates = by_name.get(r.eventName)
+            name, event_source = r.eventName, r.eventSource if by_source else None
+            if fold:
+                name, event_source = (name or "").lower(), (event_source or "").lower()
+            candidates = by_name.get(name, every)
+            if by_source and event_source in by_source:
+                candidates = (candidates or []) + by_source[event_source]
             is_root = is_unauth = False
             untrusted_ip = None
             if need_ident:
@@ -254,7 +324,12 @@ def scan_records(records, spec, source, partial, typed, net=None):
             ident = {}
         itype, invoked = ident.get("type"), ident.get("invokedBy")
         in_window += 1
-        candidates = by_name.get(name)
+        event_source = _text(rec.get("eventSource")) if by_source else None
+        if fold:
+            name, event_source = (name or "").lower(), (event_source or "").lower()
+        candidates = by_name.get(name, every)
+        if by_source and event_source in by_source:
+            candidates = (candidates or []) + by_source[event_source]
         is_root = root and itype == "Root" and rec.get("eventType") != "AwsServiceEvent" and not invoked
         is_unauth = unauth and code and (code.endswith("UnauthorizedOperation") or code.startswith("AccessDenied"))
         untrusted_ip = None
@@ -300,7 +375,8 @@ def parse_blob(data, spec, source, partial, net=None):
         return partial
     if parser_for(spec) == "msgspec":
         try:
-            records = _light_decoder(spec.root or spec.network, spec.unauthorized, spec.network).decode(raw).Records
+            records = _light_decoder(spec.root or spec.network, spec.unauthorized, spec.network,
+                                     bool(spec.by_source)).decode(raw).Records
         except (msgspec.DecodeError, msgspec.ValidationError):
             records = None  # not the usual shape: the untyped parser below says what is wrong
         if records is not None:
@@ -362,14 +438,15 @@ def _finding(det, summary, details=None, resource=None):
     tech = det["technique"]
     info = dict(summary)
     info.update({"detection": det["id"], "technique": tech[0], "technique_name": tech[1], "tactic": tech[2],
-                 "condition": det["condition"]})
+                 "condition": det["condition"], "rule_id": det["rule_id"], "level": det["level"],
+                 "falsepositives": det["falsepositives"]})
     if details:
         info.update(details)
     target = "%s/%s" % (summary.get("account") or "unknown-account", summary.get("region") or "unknown-region")
     return fmodel.make_finding(CONTROL, "detection", det["id"], det["severity"], det["title"], target=target,
                                location={"resource": resource or summary.get("event_id"),
                                          "path": summary.get("source")},
-                               url=ATTACK_URL % tech[0].replace(".", "/"), details=info)
+                               url=ATTACK_URL % tech[0].replace(".", "/") if tech[0] else None, details=info)
 
 
 def build_findings(partial, detections, brute_threshold=10, unauthorized_threshold=10, burst_window=600,
@@ -395,20 +472,36 @@ def build_findings(partial, detections, brute_threshold=10, unauthorized_thresho
         for group, etime, summary in items:
             groups.setdefault(group, []).append((epoch(etime), summary))
         for group, burst in _sliding(groups, threshold, burst_window):
-            first, last = burst[0][1], burst[-1][1]
-            found.append(_finding(selected[det_id], last, resource=group, details={
-                "count": len(burst), "threshold": threshold, "window_seconds": burst_window,
-                "first_time": first["event_time"], "last_time": last["event_time"],
-                "group": group, "event_ids": _bounded([item[1]["event_id"] for item in burst], evidence_limit),
-                "event_ids_truncated": bool(evidence_limit) and len(burst) > evidence_limit,
-                "source_ips": _bounded(sorted(set(item[1]["source_ip"] for item in burst if item[1]["source_ip"])),
-                                       evidence_limit)}))
+            found.append(_burst_finding(selected[det_id], group, burst, threshold, burst_window, evidence_limit))
+    for det in detections:
+        corr = det["rule"]["correlation"]
+        if not corr or det["id"] in THRESHOLD_OPTIONS:
+            continue
+        groups = {}
+        for corr_id, group, etime, summary in partial.correlated:
+            if corr_id == det["id"]:
+                groups.setdefault(group, []).append((epoch(etime), summary))
+        threshold = corr["count"] + (1 if corr["op"] == "gt" else 0)
+        for group, burst in _sliding(groups, threshold, corr["timespan"]):
+            found.append(_burst_finding(det, group, burst, threshold, corr["timespan"], evidence_limit))
     if "api_call_from_untrusted_network" in selected:
         for (principal, ip), (count, first, last, summary) in sorted(partial.network.items()):
             found.append(_finding(selected["api_call_from_untrusted_network"], summary,
                                   resource="%s@%s" % (principal, ip),
                                   details={"count": count, "first_time": first, "last_time": last}))
     return fmodel.sort_findings(found)
+
+
+def _burst_finding(det, group, burst, threshold, window, evidence_limit):
+    """One finding for a group's burst: every event id of it (at most ``evidence_limit``) and the count."""
+    first, last = burst[0][1], burst[-1][1]
+    return _finding(det, last, resource=group, details={
+        "count": len(burst), "threshold": threshold, "window_seconds": window,
+        "first_time": first["event_time"], "last_time": last["event_time"],
+        "group": group, "event_ids": _bounded([item[1]["event_id"] for item in burst], evidence_limit),
+        "event_ids_truncated": bool(evidence_limit) and len(burst) > evidence_limit,
+        "source_ips": _bounded(sorted(set(item[1]["source_ip"] for item in burst if item[1]["source_ip"])),
+                               evidence_limit)})
 
 
 def _bounded(items, limit):

@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import errno
 import os
 import shutil
@@ -54,14 +55,17 @@ def read_regular_file(path, what, limit=READ_LIMIT, error=InputError):
     return data
 
 
-def atomic_write(path, data, mode=0o644, backup=False, uid=-1, gid=-1):
-    """Write ``data`` (bytes) to ``path`` so readers see the old or the new file, never half of one.
+@contextlib.contextmanager
+def atomic_writer(path, mode=0o644, backup=False, uid=-1, gid=-1):
+    """Context manager yielding a binary file object whose content replaces ``path`` atomically on exit.
 
-    The temporary file lives in the same directory (same file system), is created private (mkstemp: 0600,
-    O_EXCL, never through a symlink), gets its owner (``uid``/``gid``, -1 keeps) and ``mode`` through its
-    descriptor before it becomes visible, is fsynced, and replaces ``path`` with one rename: a path-based
-    chown after the rename could be raced onto a planted symlink. With ``backup`` an existing file is first
-    copied to ``<path>.<timestamp>~``; the backup's path is returned (or None).
+    Readers see the old or the new file, never half of one: the temporary file lives in the same
+    directory (same file system), is created private (mkstemp: 0600, O_EXCL, never through a symlink),
+    gets its owner (``uid``/``gid``, -1 keeps) and ``mode`` through its descriptor before it becomes
+    visible, is fsynced, and replaces ``path`` with one rename: a path-based chown after the rename could
+    be raced onto a planted symlink. An exception inside the block (or a killed process) leaves ``path``
+    as it was and removes the temporary file. With ``backup`` an existing file is first copied to
+    ``<path>.<timestamp>~``; the writer's ``backup_path`` attribute holds that path (or None).
     """
     directory = os.path.dirname(os.path.abspath(path)) or "."
     backup_path = None
@@ -74,7 +78,8 @@ def atomic_write(path, data, mode=0o644, backup=False, uid=-1, gid=-1):
             if uid != -1 or gid != -1:
                 os.fchown(handle.fileno(), uid, gid)
             os.fchmod(handle.fileno(), mode)
-            handle.write(data)
+            handle.backup_path = backup_path
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -84,7 +89,87 @@ def atomic_write(path, data, mode=0o644, backup=False, uid=-1, gid=-1):
         except OSError:
             pass
         raise
-    return backup_path
+
+
+def atomic_write(path, data, mode=0o644, backup=False, uid=-1, gid=-1):
+    """Write ``data`` (bytes) to ``path`` through :func:`atomic_writer`; the backup's path is returned (or None)."""
+    with atomic_writer(path, mode=mode, backup=backup, uid=uid, gid=gid) as handle:
+        handle.write(data)
+    return handle.backup_path
+
+
+class _Unchanged(Exception):
+    """Raised inside the atomic writer to drop a temporary file whose content equals the target's."""
+
+
+class _ComparingSink(object):
+    """File-like sink: buffers writes, compares them with ``old`` (an open file or None) and passes them on."""
+
+    CHUNK = 1 << 20
+
+    def __init__(self, old, target=None):
+        self.old = old
+        self.target = target
+        self.same = old is not None
+        self.buffer = []
+        self.size = 0
+
+    def write(self, data):
+        self.buffer.append(data)
+        self.size += len(data)
+        if self.size >= self.CHUNK:
+            self.flush()
+        return len(data)
+
+    def flush(self):
+        if not self.buffer:
+            return
+        block = b"".join(self.buffer)
+        self.buffer, self.size = [], 0
+        if self.same and self.old.read(len(block)) != block:
+            self.same = False
+        if self.target is not None:
+            self.target.write(block)
+
+    def finish(self):
+        """Flush; True when everything written equals the old file, byte for byte and length."""
+        self.flush()
+        return self.same and self.old.read(1) == b""
+
+
+def write_stream_if_changed(path, produce, mode=0o644, check_mode=False, make_dirs=False):
+    """Streaming :func:`write_if_changed`: ``produce(handle)`` writes the content (bytes) in pieces.
+
+    The content is compared with what ``path`` holds while it is written, so neither is held in memory
+    whole. Changed, it replaces ``path`` through :func:`atomic_writer`; unchanged (or in check mode),
+    ``path`` is left alone. Returns ``{"changed": bool}``.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        old = open(path, "rb")
+    except (IOError, OSError) as exc:
+        if getattr(exc, "errno", None) != errno.ENOENT:
+            raise
+        old = None
+    try:
+        if check_mode:
+            sink = _ComparingSink(old)
+            produce(sink)
+            return {"changed": not sink.finish()}
+        if make_dirs and not os.path.isdir(directory):
+            os.makedirs(directory, 0o755)
+        try:
+            with atomic_writer(path, mode=mode) as handle:
+                sink = _ComparingSink(old, handle)
+                produce(sink)
+                if sink.finish():
+                    raise _Unchanged()
+        except _Unchanged:
+            return {"changed": False}
+    finally:
+        if old is not None:
+            old.close()
+    return {"changed": True}
 
 
 DIFF_LIMIT = 256 * 1024

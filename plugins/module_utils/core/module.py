@@ -126,7 +126,9 @@ class ControlModule(object):
             self.fail("max_findings must be 0 (no limit) or more", "input")
         error = None
         try:
-            self.gate = Gate.from_params(self.params) if self.has_gate else Gate()
+            # A module with no findings gate may still declare accept_incomplete (findings_forward).
+            self.gate = Gate.from_params(self.params) if self.has_gate else Gate(
+                accept_incomplete=self.params.get("accept_incomplete"))
         except ControlError as exc:
             error = exc
         if error is not None:
@@ -192,6 +194,15 @@ class ControlModule(object):
     def gate_scope(self, findings):
         """The findings the gate judges (after waivers and baseline); all of them by default."""
         return findings
+
+    def blocking(self, findings):
+        """The findings that fail the gate once the playbook's waivers and baseline apply.
+
+        For a control that must not make a change on a failing gate (a rules file going live): it asks
+        before writing, with the same waivers the conclusion applies afterwards.
+        """
+        dummy, gated = self._waive(Outcome(None, findings))
+        return self.gate.failing(gated)
 
     def _waive(self, outcome):
         entries = list(outcome.waivers)

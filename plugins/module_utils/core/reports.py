@@ -11,13 +11,20 @@
   failing findings are ``<failure>``, ignored ones ``<skipped>``.
 * :func:`write_reports` - renders the asked formats and writes each atomically, only when its content
   changed (reports hold no timestamps, so an unchanged scan rewrites nothing).
+
+Each format is written by a ``stream_*`` function into a file object, piece by piece (100,000 findings
+never become one string); ``render_*`` return the same bytes. Large lists (findings, SARIF results and
+rules) are written one compact item per line, the rest indented.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import io
+import itertools
 import json
+import re
 
 try:
     from urllib.parse import quote
@@ -25,7 +32,7 @@ except ImportError:  # pragma: no cover - Python 2
     from urllib import quote
 
 from ansible_collections.ainative.security.plugins.module_utils.core.errors import InputError
-from ansible_collections.ainative.security.plugins.module_utils.core.fileio import read_regular_file, write_if_changed
+from ansible_collections.ainative.security.plugins.module_utils.core.fileio import read_regular_file, write_stream_if_changed
 from ansible_collections.ainative.security.plugins.module_utils.core.findings import (
     SEVERITY_RANK,
     sort_findings,
@@ -37,6 +44,8 @@ SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schem
 SARIF_VERSION = "2.1.0"
 INFORMATION_URI = "https://github.com/ainative/security"
 FORMATS = ("json", "sarif", "junit")
+# GitHub code scanning keeps only the 5,000 most severe results of a run (and takes 20 runs, 10 MB gzipped).
+SARIF_MAX_RESULTS = 5000
 
 # GitHub code scanning reads properties.security-severity (0.1-10.0) to bucket alerts.
 SECURITY_SEVERITY = {"CRITICAL": "9.5", "HIGH": "8.0", "MEDIUM": "5.5", "LOW": "3.0", "INFO": "0.5",
@@ -49,8 +58,88 @@ class ReportError(InputError):
     """A report cannot be written (unknown format, unwritable path) or read."""
 
 
-def _dumps(data):
-    return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+class Lines(object):
+    """A list (or any iterable) written by :func:`stream_document` one compact item per line."""
+
+    def __init__(self, items):
+        self.items = items
+
+
+_COMPACT = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(", ", ": "))
+_CHUNK = 1000  # items encoded per write
+
+
+class TextOut(object):
+    """Text writer over a binary file object, batching the UTF-8 encoding of many small pieces."""
+
+    BATCH = 1 << 20  # characters
+
+    def __init__(self, out):
+        self.out = out
+        self.parts = []
+        self.size = 0
+
+    def write(self, text):
+        self.parts.append(text)
+        self.size += len(text)
+        if self.size >= self.BATCH:
+            self.flush()
+
+    def flush(self):
+        if self.parts:
+            self.out.write("".join(self.parts).encode("utf-8"))
+            self.parts = []
+            self.size = 0
+
+
+def _holds_lines(value):
+    if isinstance(value, Lines):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_lines(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_lines(v) for v in value)
+    return False
+
+
+def _emit(text, value, level):
+    pad = "  " * level
+    if isinstance(value, Lines):
+        items = iter(value.items)
+        separator = ",\n" + pad + "  "
+        lead = "[\n" + pad + "  "
+        while True:
+            chunk = list(itertools.islice(items, _CHUNK))
+            if not chunk:
+                break
+            text.write(lead + separator.join(map(_COMPACT.encode, chunk)))
+            lead = separator
+        text.write("[]" if lead != separator else "\n" + pad + "]")
+    elif isinstance(value, (dict, list)) and value and _holds_lines(value):
+        pairs = sorted(value.items()) if isinstance(value, dict) else [(None, v) for v in value]
+        text.write("{" if isinstance(value, dict) else "[")
+        for index, (key, item) in enumerate(pairs):
+            text.write(("\n" if not index else ",\n") + pad + "  ")
+            if key is not None:
+                text.write(json.dumps(key, ensure_ascii=False) + ": ")
+            _emit(text, item, level + 1)
+        text.write("\n" + pad + ("}" if isinstance(value, dict) else "]"))
+    else:
+        text.write(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False).replace("\n", "\n" + pad))
+
+
+def stream_document(out, document):
+    """Write ``document`` as JSON (UTF-8) to the binary file object ``out``; :class:`Lines` one item per line."""
+    text = TextOut(out)
+    _emit(text, document, 0)
+    text.write("\n")
+    text.flush()
+
+
+def _rendered(stream, *args, **kwargs):
+    buffer = io.BytesIO()
+    stream(buffer, *args, **kwargs)
+    return buffer.getvalue()
 
 
 def verdict(findings, failing=None):
@@ -60,14 +149,15 @@ def verdict(findings, failing=None):
     return "findings" if any(f["status"] == "open" for f in findings) else "pass"
 
 
-def render_json(findings, control=None, verdict_=None, notes=None, meta=None, coverage=None, gate=None):
+def json_document(findings, control=None, verdict_=None, notes=None, meta=None, coverage=None, gate=None):
+    """The normalized report as a dict whose findings are :class:`Lines` (for :func:`stream_document`)."""
     findings = sort_findings(findings)
     doc = {
         "schema": JSON_SCHEMA_ID,
         "control": control or _single_control(findings),
         "verdict": verdict_ or verdict(findings),
         "summary": summarize(findings),
-        "findings": findings,
+        "findings": Lines(findings),
         "notes": list(notes or []),
         "meta": meta or {},
     }
@@ -75,7 +165,15 @@ def render_json(findings, control=None, verdict_=None, notes=None, meta=None, co
         doc["coverage"] = coverage
     if gate is not None:
         doc["gate"] = gate
-    return _dumps(doc)
+    return doc
+
+
+def stream_json(out, findings, control=None, verdict_=None, notes=None, meta=None, coverage=None, gate=None):
+    stream_document(out, json_document(findings, control, verdict_, notes, meta, coverage, gate))
+
+
+def render_json(findings, control=None, verdict_=None, notes=None, meta=None, coverage=None, gate=None):
+    return _rendered(stream_json, findings, control, verdict_, notes, meta, coverage, gate)
 
 
 def read_report(path, what="report"):
@@ -172,48 +270,141 @@ def _result(finding, rule_index):
     return result
 
 
-def render_sarif(findings, tool_name="ainative.security", tool_version=None, extensions=None, coverage=None):
-    """SARIF 2.1.0 log with one run per control; ``extensions``: [{"name", "version"}] (e.g. the scanner).
+def _results(findings, rule_index):
+    for finding in findings:
+        yield _result(finding, rule_index[finding["id"]])
 
-    With ``coverage``, each run gets an invocation whose ``executionSuccessful`` says whether the
-    control examined everything it was asked to, and a notification per gap.
+
+def _most_severe(findings, limit):
+    """The first ``limit`` of ``findings`` (sorted most severe first) with the open ones first, in order."""
+    opened = [f for f in findings if f["status"] == "open"]
+    if len(opened) >= limit:
+        return opened[:limit]
+    kept = set(id(f) for f in opened + [f for f in findings if f["status"] != "open"][:limit - len(opened)])
+    return [f for f in findings if id(f) in kept]
+
+
+def sarif_document(findings, tool_name="ainative.security", tool_version=None, extensions=None, coverage=None,
+                   max_results=SARIF_MAX_RESULTS):
+    """The SARIF log as a dict whose results and rules are :class:`Lines` (for :func:`stream_document`).
+
+    A run holds at most ``max_results`` results (0: no cap): the open ones first, most severe first.
+    A capped run says so in ``properties`` (``resultsTotal``, ``resultsOmitted``, ``resultsLimit``) and in
+    a warning notification; the JSON report holds every finding.
     """
     by_control = {}
     for finding in sort_findings(findings):
         by_control.setdefault(finding["control"] or "ainative", []).append(finding)
     runs = []
     for control in sorted(by_control) or ["ainative"]:
-        rules, index, results = [], {}, []
-        for finding in by_control.get(control, []):
+        listed = by_control.get(control, [])
+        kept = _most_severe(listed, max_results) if max_results and len(listed) > max_results else listed
+        rules, index = [], {}
+        for finding in kept:
             if finding["id"] not in index:
                 index[finding["id"]] = len(rules)
                 rules.append(_rule(finding))
-            results.append(_result(finding, index[finding["id"]]))
-        driver = {"name": "%s/%s" % (tool_name, control), "informationUri": INFORMATION_URI, "rules": rules}
+        driver = {"name": "%s/%s" % (tool_name, control), "informationUri": INFORMATION_URI, "rules": Lines(rules)}
         if tool_version:
             driver["version"] = str(tool_version)
         tool = {"driver": driver}
         exts = [dict((k, str(v)) for k, v in ext.items() if v) for ext in extensions or [] if ext.get("name")]
         if exts:
             tool["extensions"] = exts
-        run = {"tool": tool, "results": results, "automationDetails": {"id": "%s/" % control},
-               "columnKind": "utf16CodeUnits"}
+        run = {"tool": tool, "results": Lines(_results(kept, index)),
+               "automationDetails": {"id": "%s/" % control}, "columnKind": "utf16CodeUnits"}
+        omitted = len(listed) - len(kept)
+        notifications = []
+        if omitted:
+            run["properties"] = {"resultsTotal": len(listed), "resultsOmitted": omitted, "resultsLimit": max_results}
+            notifications.append({"level": "warning", "message": {"text": (
+                "%d of %d results left out: a run keeps the %d most severe open ones (GitHub code scanning's "
+                "limit); the JSON report has all" % (omitted, len(listed), max_results))}})
         if coverage is not None:
             run["invocations"] = [{
                 "executionSuccessful": bool(coverage.get("complete")),
                 "toolExecutionNotifications": [{"level": "error", "message": {"text": gap}}
-                                               for gap in coverage.get("gaps") or []],
+                                               for gap in coverage.get("gaps") or []] + notifications,
             }]
         runs.append(run)
-    return _dumps({"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": runs})
+    return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": runs}
 
 
-def render_junit(findings, failing=None, fail_on="HIGH", name="ainative.security", coverage=None):
-    """JUnit XML. ``failing``: fingerprints that fail (default: open findings at or above ``fail_on``).
+def stream_sarif(out, findings, tool_name="ainative.security", tool_version=None, extensions=None, coverage=None,
+                 max_results=SARIF_MAX_RESULTS):
+    stream_document(out, sarif_document(findings, tool_name, tool_version, extensions, coverage, max_results))
+
+
+def render_sarif(findings, tool_name="ainative.security", tool_version=None, extensions=None, coverage=None,
+                 max_results=SARIF_MAX_RESULTS):
+    """SARIF 2.1.0 log with one run per control; ``extensions``: [{"name", "version"}] (e.g. the scanner).
+
+    With ``coverage``, each run gets an invocation whose ``executionSuccessful`` says whether the
+    control examined everything it was asked to, and a notification per gap. See :func:`sarif_document`
+    for the cap of ``max_results`` results per run.
+    """
+    return _rendered(stream_sarif, findings, tool_name, tool_version, extensions, coverage, max_results)
+
+
+_XML_TEXT_SPECIAL = re.compile(r"[&<>]")
+_XML_ATTR_SPECIAL = re.compile(r"[&<>\"\n\r\t]")
+
+
+def _xml_text(value):
+    if not _XML_TEXT_SPECIAL.search(value):  # most text needs no escaping: one scan instead of three
+        return value
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _xml_attr(value):
+    value = str(value)
+    if not _XML_ATTR_SPECIAL.search(value):
+        return value
+    return _xml_text(value).replace('"', "&quot;").replace("\n", "&#10;").replace("\r", "&#13;") \
+        .replace("\t", "&#09;")
+
+
+def _tag(name, attrs, end=""):
+    """An XML start tag (``end="/"``: empty element), attributes in the given order, escaped."""
+    return "<%s%s%s>" % (name, "".join(' %s="%s"' % (k, _xml_attr(v)) for k, v in attrs), end)
+
+
+_CASE_TEXT = (("package", "package"), ("installed", "installed_version"), ("fixed", "fixed_version"),
+              ("path", "path"), ("line", "line"), ("resource", "resource"))
+
+
+def _junit_case(classname, finding, failing):
+    """(XML text of one test case, its outcome: "failures", "skipped" or None)."""
+    loc = finding["location"]
+    where = loc.get("package") or loc.get("path") or loc.get("resource") or ""
+    if loc.get("line"):
+        where = "%s:%s" % (where, loc["line"])
+    head = '<testcase classname="%s" name="%s">' % (classname, _xml_attr(("%s %s" % (finding["id"], where)).strip()))
+    lines = ["severity: " + finding["severity"], "kind: " + finding["kind"]]
+    if finding["target"]:
+        lines.append("target: %s" % (finding["target"],))
+    lines.extend("%s: %s" % (label, loc[key]) for label, key in _CASE_TEXT if loc.get(key))
+    if finding.get("url"):
+        lines.append("url: %s" % (finding["url"],))
+    lines.append("fingerprint: " + finding["fingerprint"])
+    text = _xml_text("\n".join(lines))
+    if finding["fingerprint"] in failing:
+        return ('%s<failure message="%s" type="%s">%s</failure></testcase>' % (
+            head, _xml_attr("[%s] %s" % (finding["severity"], finding["title"])), finding["severity"], text),
+            "failures")
+    if finding["status"] != "open":
+        reason = (finding["details"].get("ignored_by") or {}).get("reason") or finding["status"]
+        return ('%s<skipped message="%s" /></testcase>' % (head, _xml_attr("%s: %s" % (finding["status"], reason))),
+                "skipped")
+    return "%s<system-out>below the gate\n%s</system-out></testcase>" % (head, text), None
+
+
+def stream_junit(out, findings, failing=None, fail_on="HIGH", name="ainative.security", coverage=None):
+    """JUnit XML, written suite by suite. ``failing``: fingerprints that fail (default: open findings at or
+    above ``fail_on``).
 
     With ``coverage``, an incomplete run adds a failing ``coverage`` test case, so CI shows it.
     """
-    import xml.etree.ElementTree as ET  # only JUnit needs it; keeps module start-up small
     if fail_on == "none":
         fail_on = None
     if failing is None:
@@ -228,93 +419,96 @@ def render_junit(findings, failing=None, fail_on="HIGH", name="ainative.security
         origin = finding["details"].get("origin")
         host = origin.get("host") if isinstance(origin, dict) else None
         suites.setdefault((finding["control"] or "ainative", host or "", str(finding["target"])), []).append(finding)
-    root = ET.Element("testsuites", name=name)
-    totals = {"tests": 0, "failures": 0, "skipped": 0}
-    for (control, host, target) in sorted(suites):
-        cases = suites[(control, host, target)]
-        suite = ET.SubElement(root, "testsuite", name=("%s@%s: %s" % (control, host, target)) if host
-                              else "%s: %s" % (control, target))
-        if host:
-            suite.set("hostname", host)
-        counts = {"tests": 0, "failures": 0, "skipped": 0}
-        for finding in cases:
-            loc = finding["location"]
-            where = loc.get("package") or loc.get("path") or loc.get("resource") or ""
-            if loc.get("line"):
-                where = "%s:%s" % (where, loc["line"])
-            case = ET.SubElement(suite, "testcase", classname="%s.%s" % (control, target),
-                                 name=("%s %s" % (finding["id"], where)).strip())
-            counts["tests"] += 1
-            text = "\n".join("%s: %s" % (k, v) for k, v in (
-                ("severity", finding["severity"]), ("kind", finding["kind"]), ("target", finding["target"]),
-                ("package", loc.get("package")), ("installed", loc.get("installed_version")),
-                ("fixed", loc.get("fixed_version")), ("path", loc.get("path")), ("line", loc.get("line")),
-                ("resource", loc.get("resource")), ("url", finding.get("url")),
-                ("fingerprint", finding["fingerprint"])) if v)
-            if finding["fingerprint"] in failing:
-                failure = ET.SubElement(case, "failure", message="[%s] %s" % (finding["severity"], finding["title"]),
-                                        type=finding["severity"])
-                failure.text = text
-                counts["failures"] += 1
-            elif finding["status"] != "open":
-                reason = (finding["details"].get("ignored_by") or {}).get("reason") or finding["status"]
-                ET.SubElement(case, "skipped", message="%s: %s" % (finding["status"], reason))
-                counts["skipped"] += 1
-            else:
-                out = ET.SubElement(case, "system-out")
-                out.text = "below the gate\n" + text
-        for key, value in counts.items():
-            suite.set(key, str(value))
-            totals[key] += value
-        suite.set("errors", "0")
-    if coverage is not None:
-        suite = ET.SubElement(root, "testsuite", name="%s: coverage" % name, tests="1", skipped="0", errors="0",
-                              failures="0" if coverage.get("complete") else "1")
-        case = ET.SubElement(suite, "testcase", classname=name, name="coverage of %s" % coverage.get("unit"))
-        totals["tests"] += 1
-        if not coverage.get("complete"):
-            failure = ET.SubElement(case, "failure", message="incomplete: %s" % "; ".join(coverage.get("gaps") or []),
-                                    type="coverage")
-            failure.text = "accepted: %s" % coverage["accepted_incomplete"] if coverage.get("accepted_incomplete") \
-                else "not accepted"
+    totals = {"tests": len(findings), "failures": 0, "skipped": 0}
+    for finding in findings:
+        if finding["fingerprint"] in failing:
             totals["failures"] += 1
+        elif finding["status"] != "open":
+            totals["skipped"] += 1
+    coverage_failed = coverage is not None and not coverage.get("complete")
+    if coverage is not None or not suites:
+        totals["tests"] += 1
+    if coverage_failed:
+        totals["failures"] += 1
+    text = TextOut(out)
+    text.write('<?xml version="1.0" encoding="UTF-8"?>\n')
+    text.write(_tag("testsuites", [("name", name)] + [(k, totals[k]) for k in ("tests", "failures", "skipped")]
+                    + [("errors", 0)]))
+    for (control, host, target) in sorted(suites):
+        classname = _xml_attr("%s.%s" % (control, target))
+        cases = [_junit_case(classname, f, failing) for f in suites[(control, host, target)]]
+        counts = {"failures": 0, "skipped": 0, None: 0}
+        for dummy, outcome in cases:
+            counts[outcome] += 1
+        attrs = [("name", ("%s@%s: %s" % (control, host, target)) if host else "%s: %s" % (control, target))]
+        if host:
+            attrs.append(("hostname", host))
+        attrs += [("tests", len(cases)), ("failures", counts["failures"]), ("skipped", counts["skipped"]),
+                  ("errors", 0)]
+        text.write(_tag("testsuite", attrs))
+        for case, dummy in cases:
+            text.write(case)
+        text.write("</testsuite>")
+    if coverage is not None:
+        text.write(_tag("testsuite", (("name", "%s: coverage" % name), ("tests", 1), ("skipped", 0), ("errors", 0),
+                                      ("failures", 1 if coverage_failed else 0))))
+        case = _tag("testcase", (("classname", name), ("name", "coverage of %s" % coverage.get("unit"))))
+        if coverage_failed:
+            reason = ("accepted: %s" % coverage["accepted_incomplete"] if coverage.get("accepted_incomplete")
+                      else "not accepted")
+            case += _tag("failure", (("message", "incomplete: %s" % "; ".join(coverage.get("gaps") or [])),
+                                     ("type", "coverage"))) + _xml_text(reason) + "</failure>"
+        text.write(case + "</testcase></testsuite>")
     elif not suites:
-        suite = ET.SubElement(root, "testsuite", name="%s: no findings" % name, tests="1", failures="0",
-                              skipped="0", errors="0")
-        ET.SubElement(suite, "testcase", classname=name, name="no findings")
-        totals["tests"] = 1
-    for key, value in totals.items():
-        root.set(key, str(value))
-    root.set("errors", "0")
-    body = ET.tostring(root, encoding="unicode")
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n").encode("utf-8")
+        text.write(_tag("testsuite", (("name", "%s: no findings" % name), ("tests", 1), ("failures", 0),
+                                      ("skipped", 0), ("errors", 0)))
+                   + _tag("testcase", (("classname", name), ("name", "no findings")), "/") + "</testsuite>")
+    text.write("</testsuites>\n")
+    text.flush()
+
+
+def render_junit(findings, failing=None, fail_on="HIGH", name="ainative.security", coverage=None):
+    """JUnit XML as bytes (see :func:`stream_junit`)."""
+    return _rendered(stream_junit, findings, failing, fail_on, name, coverage)
+
+
+def stream(out, fmt, findings, control=None, failing=None, fail_on="HIGH", notes=None, meta=None,
+           tool_version=None, extensions=None, verdict_=None, coverage=None, gate=None):
+    """Write the report ``fmt`` of ``findings`` to the binary file object ``out``."""
+    if fmt == "json":
+        stream_json(out, findings, control, verdict_ or verdict(findings, failing), notes, meta, coverage, gate)
+    elif fmt == "sarif":
+        stream_sarif(out, findings, tool_version=tool_version, extensions=extensions, coverage=coverage)
+    elif fmt == "junit":
+        stream_junit(out, findings, failing=failing, fail_on=fail_on, coverage=coverage)
+    else:
+        raise ReportError("unknown report format %r; use one of %s" % (fmt, ", ".join(FORMATS)))
 
 
 def render(fmt, findings, control=None, failing=None, fail_on="HIGH", notes=None, meta=None,
            tool_version=None, extensions=None, verdict_=None, coverage=None, gate=None):
-    if fmt == "json":
-        return render_json(findings, control, verdict_ or verdict(findings, failing), notes, meta, coverage, gate)
-    if fmt == "sarif":
-        return render_sarif(findings, tool_version=tool_version, extensions=extensions, coverage=coverage)
-    if fmt == "junit":
-        return render_junit(findings, failing=failing, fail_on=fail_on, coverage=coverage)
-    raise ReportError("unknown report format %r; use one of %s" % (fmt, ", ".join(FORMATS)))
+    """The report ``fmt`` as bytes (see :func:`stream`)."""
+    return _rendered(stream, fmt, findings, control, failing, fail_on, notes, meta, tool_version, extensions,
+                     verdict_, coverage, gate)
 
 
 def write_report(path, data, check_mode=False):
-    """Write ``data`` atomically when it differs from what ``path`` holds; return True if it (would) change."""
+    """Write ``data`` (bytes, or a callable writing to a binary file object) atomically when it differs
+    from what ``path`` holds; return True if it (would) change."""
+    produce = data if callable(data) else (lambda out: out.write(data))
     try:
-        return write_if_changed(path, data, check_mode=check_mode, make_dirs=True)["changed"]
+        return write_stream_if_changed(path, produce, check_mode=check_mode, make_dirs=True)["changed"]
     except (IOError, OSError) as exc:
         raise ReportError("cannot write report %s: %s; check the directory exists and is writable" % (path, exc))
 
 
 def write_reports(outputs, findings, check_mode=False, **kwargs):
-    """Render and write each ``{format: path}``; return ``{format: {"path", "changed"}}``."""
+    """Write each ``{format: path}``, streamed; return ``{format: {"path", "changed"}}``."""
     written = {}
     for fmt in FORMATS:
         path = outputs.get(fmt)
         if not path:
             continue
-        written[fmt] = {"path": path, "changed": write_report(path, render(fmt, findings, **kwargs), check_mode)}
+        written[fmt] = {"path": path, "changed": write_report(
+            path, lambda out, fmt=fmt: stream(out, fmt, findings, **kwargs), check_mode)}
     return written

@@ -17,6 +17,7 @@ __metaclass__ = type
 import datetime
 import fnmatch
 import json
+import os
 import re
 
 from ansible_collections.ainative.security.plugins.module_utils.core import findings
@@ -125,7 +126,21 @@ class Filter(object):
         self.sources = set(sources or [])
         self.hostnames = list(hostnames or [])
 
+    @property
+    def windowed(self):
+        return bool(self.since or self.until)
+
+    def in_window(self, event):
+        """True when the alert's time is inside since/until; InputError when it has no usable time."""
+        if not self.windowed:
+            return True
+        stamp = parse_time(event.get("time"))
+        if stamp is None:
+            raise InputError("the alert has no time")
+        return not ((self.since and stamp < self.since) or (self.until and stamp > self.until))
+
     def accepts(self, event):
+        """The alert matches the priority, rule, tag, source, host and container filters."""
         if self.min_rank is not None:
             try:
                 if priority_rank(event.get("priority")) < self.min_rank:
@@ -143,13 +158,6 @@ class Filter(object):
             return False
         if self.hostnames and not _match_any(event.get("hostname") or "", self.hostnames):
             return False
-        if self.since or self.until:
-            try:
-                stamp = parse_time(event.get("time"))
-            except InputError:
-                return False
-            if stamp is None or (self.since and stamp < self.since) or (self.until and stamp > self.until):
-                return False
         if self.containers:
             container = container_of(event)
             if container is None:
@@ -190,10 +198,11 @@ def iter_file(path):
 def triage(lines, flt, limit=100, newest=True, coverage=None, source="lines"):
     """Filter events; return counts, aggregates and up to ``limit`` matching events (newest kept).
 
-    ``coverage`` counts every alert read, and every non-empty line that is not one as a miss.
+    ``coverage`` counts every alert read inside the time window, and every non-empty line that is not
+    an alert (or an alert with no usable time when a window is set) as a miss.
     """
     coverage = coverage or Coverage("events")
-    total = matched = skipped = 0
+    total = matched = skipped = outside = 0
     kept = []
     by_priority = {}
     by_rule = {}
@@ -209,6 +218,16 @@ def triage(lines, flt, limit=100, newest=True, coverage=None, source="lines"):
                           "object with rule and priority per line)")
             continue
         total += 1
+        # Only alerts inside the time window answer the question asked: a stale log whose alerts all
+        # predate `since` must not count as examined.
+        try:
+            inside = flt.in_window(event)
+        except InputError as exc:
+            coverage.miss("%s:%d" % (source, number), "%s; the time window cannot place it" % exc)
+            continue
+        if not inside:
+            outside += 1
+            continue
         coverage.add()
         if not flt.accepts(event):
             continue
@@ -242,6 +261,7 @@ def triage(lines, flt, limit=100, newest=True, coverage=None, source="lines"):
         "total": total,
         "matched": matched,
         "skipped_lines": skipped,
+        "outside_window": outside,
         "events": kept,
         "truncated": bool(limit) and matched > len(kept),
         "by_priority": by_priority,
@@ -294,6 +314,15 @@ def event_findings(result, target):
     return findings.sort_findings(out)
 
 
+def log_written_before(path, start):
+    """The log's modification time (ISO) when it is older than ``start``, else None."""
+    try:
+        mtime = datetime.datetime.fromtimestamp(os.stat(path).st_mtime, _UTC)
+    except OSError:
+        return None
+    return mtime.isoformat() if mtime < start else None
+
+
 def run(ctl):
     """The falco_events control: triage a log file or lines, one finding per rule and container."""
     params = ctl.params
@@ -307,6 +336,13 @@ def run(ctl):
     source = iter_file(params["path"]) if params["path"] else params["lines"]
     result = triage(source, flt, limit=params["limit"], coverage=cov, source=target)
     notes = []
+    if params["path"] and flt.since:
+        stale_since = log_written_before(params["path"], flt.since)
+        if stale_since and not cov.examined:
+            cov.miss(target, "the log was last written at %s, before the window starts (%s): check that Falco "
+                     "is running and its file_output writes this file" % (stale_since, flt.since.isoformat()))
+    if result["outside_window"]:
+        notes.append("%d alert(s) of %s are outside the time window" % (result["outside_window"], target))
     if result["skipped_lines"]:
         notes.append("%d line(s) of %s are not Falco JSON alerts; enable json_output (falco_config) or give "
                      "the JSON alert log" % (result["skipped_lines"], target))

@@ -18,7 +18,9 @@ from ansible_collections.ainative.security.plugins.module_utils.core.module impo
 from ansible_collections.ainative.security.plugins.module_utils.falco.events import container_of
 
 CONTROL = "falco_response"
-ACTED = ("stopped", "killed")
+ACTED = ("stopped", "killed", "paused")
+# What each action does and the result it records.
+DONE = {"stop": "stopped", "kill": "killed", "pause": "paused"}
 
 
 class Responder(object):
@@ -49,7 +51,7 @@ class Responder(object):
     def inspect(self, ref):
         """(runtime name, binary, info dict) of the container ``ref`` (id, id prefix or name), or None."""
         for name, binary in self.runtimes:
-            rc, out, _err = self.module.run_command([binary, "container", "inspect", ref])
+            rc, out, _err = self.module.run_command([binary, "container", "inspect", "--", ref])
             if rc != 0:
                 continue
             try:
@@ -99,6 +101,10 @@ class Responder(object):
                 continue
             state = info.get("State") or {}
             running = state.get("Running") if isinstance(state, dict) else str(state).lower() == "running"
+            if self.action == "pause" and isinstance(state, dict) and state.get("Paused"):
+                record.update(result="unchanged", reason="container is already paused")
+                records.append(record)
+                continue
             if not running:
                 record.update(result="unchanged", reason="container is not running")
                 records.append(record)
@@ -108,14 +114,17 @@ class Responder(object):
                 records.append(record)
                 continue
             if self.action == "stop":
-                argv = [binary, "stop", "--time", str(self.timeout), cid]
+                argv = [binary, "stop", "--time", str(self.timeout), "--", cid]
+            elif self.action == "pause":
+                # Frozen, not gone: its processes and file system stay for forensics.
+                argv = [binary, "pause", "--", cid]
             else:
-                argv = [binary, "kill", "--signal", self.signal, cid]
+                argv = [binary, "kill", "--signal", self.signal, "--", cid]
             rc, out, err = self.module.run_command(argv)
             if rc != 0:
                 record.update(result="failed", reason=(err or out).strip()[-500:])
             else:
-                record.update(result="stopped" if self.action == "stop" else "killed", reason=None)
+                record.update(result=DONE[self.action], reason=None)
             records.append(record)
         return records
 
@@ -143,7 +152,7 @@ def action_finding(record):
         CONTROL, "runtime", "container_%s" % result, severity,
         "container %s: %s%s" % (label, result, " (%s)" % record["reason"] if record.get("reason") else ""),
         target=label, location={"resource": record.get("id") or record.get("container")},
-        status="open" if result in ACTED + ("failed", "would_stop", "would_kill") else "ignored",
+        status="open" if result in ACTED + ("failed", "would_stop", "would_kill", "would_pause") else "ignored",
         details={"rules": record.get("rules"), "runtime": record.get("runtime"), "image": record.get("image")})
 
 
@@ -166,5 +175,5 @@ def run(ctl):
     responded = [r.get("name") or r.get("container") for r in actions if r["result"] in ACTED]
     out = Outcome(cov, [action_finding(r) for r in actions], changed=bool(responded),
                   actions=actions, responded=responded)
-    out.msg = "%d container(s) %s" % (len(responded), "stopped" if params["action"] == "stop" else "killed")
+    out.msg = "%d container(s) %s" % (len(responded), DONE[params["action"]])
     return out

@@ -155,8 +155,9 @@ def run(ctl):
         # An empty candidate (a template that rendered nothing, a wrong src) must not pass as valid.
         cov.miss(label, "the file holds no rule, macro or list")
     found = rule_findings(label, report)
-    # A file whose findings fail the gate (errors always at the default HIGH) never goes live.
-    blocking = ctl.gate.failing(found)
+    # A file whose findings fail the gate (errors always at the default HIGH) never goes live; the
+    # playbook's waivers apply first, as they do to the verdict.
+    blocking = ctl.blocking(found)
     valid = report["valid"] and not blocking
     extra = dict(dest=dest, valid=valid, errors=report["errors"], rule_warnings=report["warnings"],
                  counts=report["counts"], base_rules=report["base_rules"], falco_validation=report["falco"])

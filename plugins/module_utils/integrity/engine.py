@@ -14,12 +14,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
-import multiprocessing
 import os
 import stat
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 
 from ansible_collections.ainative.security.plugins.module_utils.core.errors import InputError, SourceError
 from ansible_collections.ainative.security.plugins.module_utils.integrity.digests import (
@@ -185,6 +182,11 @@ def _hash_tree(tree, algorithm, expected, sizes, workers, parallel, side=None):
     side_result = None
     try:
         if parallel and workers > 1:
+            # Imported here: a single file or a small tree never pays for them at module start-up.
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+            from concurrent.futures.process import BrokenProcessPool
+
             pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
             try:
                 pending = pool.submit(_run_side) if side else None
@@ -276,8 +278,11 @@ def verify_tree(root, digests, sizes, algorithm, ignore, follow_symlinks=False, 
     """
     timer = Timer()
     workers = _workers(workers)
-    expected = dict((name, hexpart) for name, hexpart in digests.items() if not (ignore and ignore(name)))
-    ignored = [name for name in digests if name not in expected]
+    if ignore:
+        expected = dict((name, hexpart) for name, hexpart in digests.items() if not ignore(name))
+        ignored = [name for name in digests if name not in expected]
+    else:
+        expected, ignored = digests, []
     plan = _ManifestTasks(root, list(expected), follow_symlinks, workers)
     ok, nbytes, problems, dummy, extra = _hash_tree(
         plan, algorithm, expected, sizes, workers, parallel=len(expected) >= 64,

@@ -57,6 +57,17 @@ def check_relpath(name, origin="manifest"):
     return name
 
 
+def all_plain_relpaths(names):
+    """True when every name (none holding a newline) passes :func:`check_relpath`'s fast path; checked on
+    the names joined by newlines, a few C-speed searches instead of a call per name."""
+    if not names or not names[0] or not names[-1]:
+        return False
+    joined = "\n".join(names)
+    return not (len(max(names, key=len)) > MAX_NAME or "\n\n" in joined or "\x00" in joined or "//" in joined
+                or "/." in joined or "\n/" in joined or "\n." in joined or "/\n" in joined
+                or joined[0] in "/." or joined[-1] == "/")
+
+
 def manifest_name(name, origin="manifest"):
     """A manifest entry as a path below the root: the ``./`` that ``find . | xargs sha256sum`` writes (and
     ``sha256sum -c`` accepts) is dropped, then the name must be safe (:func:`check_relpath`)."""

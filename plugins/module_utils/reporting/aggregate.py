@@ -76,8 +76,18 @@ def _count(counter, finding):
 
 
 def _control_entry(by_control, name):
-    return by_control.setdefault(name, dict(_counter(), verdicts=[], hosts=[], modules=[], sources=[], notes=[],
-                                            coverage=[]))
+    entry = by_control.get(name)
+    if entry is None:
+        entry = by_control[name] = dict(_counter(), verdicts=[], hosts=[], modules=[], sources=[], notes=[],
+                                        coverage=[])
+    return entry
+
+
+def _entry(table, name):
+    entry = table.get(name)
+    if entry is None:
+        entry = table[name] = _counter()
+    return entry
 
 
 def worst_verdict(verdicts):
@@ -119,9 +129,9 @@ def aggregate(sources, default_host="localhost"):
                 entry["hosts"].append(origin["host"])
             if finding["control"] not in entry["modules"]:
                 entry["modules"].append(finding["control"])
-            _count(by_host.setdefault(origin["host"], _counter()), finding)
+            _count(_entry(by_host, origin["host"]), finding)
             if origin["account"]:
-                _count(by_account.setdefault(origin["account"], _counter()), finding)
+                _count(_entry(by_account, origin["account"]), finding)
         # A control that ran and found nothing is still listed (with its verdict and coverage).
         names = [control_of_source] if control_of_source else sorted(set(
             f["details"]["origin"]["control"] for f in source["findings"])) or [source["source"]]

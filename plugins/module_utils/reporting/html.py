@@ -4,7 +4,9 @@
 """The findings report's one self-contained HTML page.
 
 Summary cards, an inline SVG chart of open findings by control and severity, sortable tables by control
-(with each control's verdict and coverage), host and account, and a sortable, filterable findings table.
+(with each control's verdict and coverage), host and account, and a sortable, filterable, paged findings
+table that the page's script renders from an embedded JSON block (one array per finding), so 100,000
+findings make one data block and one page of rows in the DOM, not 100,000 rows.
 Everything is escaped; the page loads nothing from anywhere and its Content-Security-Policy forbids it.
 """
 
@@ -20,6 +22,7 @@ import re
 from html import escape as _html_escape
 
 from ansible_collections.ainative.security.plugins.module_utils.core.findings import sort_findings
+from ansible_collections.ainative.security.plugins.module_utils.core.reports import TextOut
 from ansible_collections.ainative.security.plugins.module_utils.reporting.aggregate import (
     SEVERITY_ORDER,
     VERDICT_RANK,
@@ -34,9 +37,18 @@ def _e(value):
     return _html_escape("" if value is None else str(value), quote=True)
 
 
+_ROW_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+# The order of the values in each finding's array in the data block (the page's script reads "columns").
+COLUMNS = ("severity", "status", "control", "module", "host", "account", "id", "title", "target", "where", "url")
+_ROW_BATCH = 2000
+
+
 def _script_json(data):
     """JSON safe inside <script type=application/json>: no '<', '>', '&' and ASCII only."""
-    text = json.dumps(data, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+    return _script_safe(json.dumps(data, sort_keys=True, ensure_ascii=True, separators=(",", ":")))
+
+
+def _script_safe(text):
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
@@ -60,6 +72,25 @@ def _where(finding):
 
 def _safe_url(url):
     return url if isinstance(url, str) and re.match(r"^https?://", url, re.I) else None
+
+
+def _row(finding):
+    origin = finding["details"]["origin"]
+    return [finding["severity"], finding["status"], origin["control"], finding["control"], origin["host"],
+            origin["account"], finding["id"], finding["title"] or finding["id"],
+            "" if finding["target"] is None else str(finding["target"]), _where(finding), _safe_url(finding.get("url"))]
+
+
+def _write_data(text, findings, summary, max_rows):
+    """The data block's JSON, written in batches of rows: ``{"columns", "findings": [[...]], ...}``."""
+    head = {"columns": list(COLUMNS), "max_rows": int(max_rows),
+            "summary": {"total": summary["total"], "open": summary["open"]}}
+    text.write(_script_json(head)[:-1] + ',"findings":[')
+    ordered = sort_findings(findings)
+    for start in range(0, len(ordered), _ROW_BATCH):
+        batch = ",".join(_ROW_ENCODER.encode(_row(f)) for f in ordered[start:start + _ROW_BATCH])
+        text.write(("," if start else "") + _script_safe(batch))
+    text.write("]}")
 
 
 def chart_svg(by_control):
@@ -139,7 +170,12 @@ _SCRIPT = r"""
   var SEV = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO", "UNKNOWN"];
   var RANK = {CRITICAL: 5, HIGH: 4, MEDIUM: 3, LOW: 2, INFO: 1, UNKNOWN: 0};
   var data = JSON.parse(document.getElementById("report-data").textContent);
-  var rows = data.findings;
+  // Each finding is an array in the order of data.columns; make them objects once.
+  var rows = data.findings.map(function (values, i) {
+    var f = {order: i};
+    data.columns.forEach(function (key, col) { f[key] = values[col]; });
+    return f;
+  });
 
   var counts = {total: 0, open: 0};
   SEV.forEach(function (s) { counts[s] = 0; });
@@ -154,12 +190,14 @@ _SCRIPT = r"""
     console.error("findings report: page counts differ from the report summary");
   }
 
-  // Findings table: sorted and filtered in memory, rendered with textContent only.
+  // Findings table: filtered and sorted in memory, one page of rows in the DOM, text via textContent only.
   var body = document.getElementById("findings-body");
   var shown = document.getElementById("findings-shown");
   var filter = document.getElementById("findings-filter");
-  var limit = data.max_rows;
-  var sortKey = "severity", sortDir = -1;
+  var prev = document.getElementById("findings-prev");
+  var next = document.getElementById("findings-next");
+  var pageSize = data.max_rows;
+  var sortKey = "severity", sortDir = -1, page = 0, list = rows;
   var KEYS = ["severity", "status", "control", "host", "id", "title", "target", "where"];
 
   function value(f, key) { return key === "severity" ? RANK[f.severity] : String(f[key] || "").toLowerCase(); }
@@ -176,12 +214,19 @@ _SCRIPT = r"""
     tr.appendChild(td);
     return td;
   }
-  function render() {
+  function select() {
     var needle = (filter.value || "").toLowerCase();
-    var list = rows.filter(function (f) { return !needle || f.text.indexOf(needle) !== -1; });
+    list = rows.filter(function (f) { return !needle || f.text.indexOf(needle) !== -1; });
     list.sort(cmp);
+    page = 0;
+  }
+  function render() {
+    var pages = Math.max(1, Math.ceil(list.length / pageSize));
+    page = Math.min(Math.max(page, 0), pages - 1);
+    var first = page * pageSize;
+    var slice = list.slice(first, first + pageSize);
     var frag = document.createDocumentFragment();
-    list.slice(0, limit).forEach(function (f) {
+    slice.forEach(function (f) {
       var tr = document.createElement("tr");
       tr.setAttribute("data-severity", f.severity);
       tr.setAttribute("data-status", f.status);
@@ -206,15 +251,19 @@ _SCRIPT = r"""
     });
     while (body.firstChild) { body.removeChild(body.firstChild); }
     body.appendChild(frag);
-    shown.textContent = "showing " + Math.min(list.length, limit) + " of " + list.length +
-      (needle ? " matching" : "") + " finding(s)" + (list.length > limit ? " (the JSON report has all)" : "");
-    shown.setAttribute("data-rows", String(Math.min(list.length, limit)));
+    var needle = filter.value ? " matching" : "";
+    shown.textContent = (slice.length ? "showing " + (first + 1) + "-" + (first + slice.length) : "showing 0") +
+      " of " + list.length + needle + " finding(s); page " + (page + 1) + " of " + pages;
+    shown.setAttribute("data-rows", String(slice.length));
     shown.setAttribute("data-matching", String(list.length));
+    shown.setAttribute("data-page", String(page + 1));
+    shown.setAttribute("data-pages", String(pages));
+    prev.disabled = page === 0;
+    next.disabled = page >= pages - 1;
   }
-  rows.forEach(function (f, i) {
-    f.order = i;
+  rows.forEach(function (f) {
     f.text = KEYS.map(function (k) { return String(f[k] || ""); }).join(" ").toLowerCase() + " " +
-      String(f.module || "") .toLowerCase() + " " + String(f.account || "").toLowerCase();
+      String(f.module || "").toLowerCase() + " " + String(f.account || "").toLowerCase();
   });
   Array.prototype.forEach.call(document.querySelectorAll("#findings th[data-key]"), function (th) {
     th.addEventListener("click", function () {
@@ -223,11 +272,14 @@ _SCRIPT = r"""
       sortKey = key;
       Array.prototype.forEach.call(th.parentNode.children, function (o) { o.removeAttribute("aria-sort"); });
       th.setAttribute("aria-sort", sortDir > 0 ? "ascending" : "descending");
+      select();
       render();
     });
   });
-  filter.addEventListener("input", render);
-  // Shareable views: index.html#sort=<column>[&desc]&filter=<text>
+  filter.addEventListener("input", function () { select(); render(); });
+  prev.addEventListener("click", function () { page -= 1; render(); });
+  next.addEventListener("click", function () { page += 1; render(); });
+  // Shareable views: index.html#sort=<column>[&desc]&filter=<text>&page=<n>
   var params = {};
   location.hash.replace(/^#/, "").split("&").forEach(function (pair) {
     var kv = pair.split("=");
@@ -244,6 +296,8 @@ _SCRIPT = r"""
     });
   }
   if (params.filter) { filter.value = params.filter; }
+  select();
+  if (/^[0-9]+$/.test(params.page || "")) { page = Number(params.page) - 1; }
   render();
 
   // Server-rendered tables (controls, hosts, accounts): sort rows by data-sort or text.
@@ -299,21 +353,12 @@ def _counts_table(table_id, title, first_col, entries, extra=None):
             "</table></section>" % (_e(title), table_id, "".join(head), "".join(rows)))
 
 
-def render_html(findings, agg, summary, gate, verdict, coverage, title, generated_at=None, max_rows=1000):
-    """One self-contained page: no external assets (CSP forbids them), all content escaped.
+def stream_html(out, findings, agg, summary, gate, verdict, coverage, title, generated_at=None, max_rows=1000):
+    """Write the page to the binary file object ``out``: no external assets (CSP forbids them), all
+    content escaped, the findings as a JSON block in batches. ``max_rows``: rows per page of the table.
 
     ``gate`` is the gate's public decision, ``coverage`` the aggregate's own coverage (a dict).
     """
-    slim = []
-    for finding in sort_findings(findings):
-        origin = finding["details"]["origin"]
-        slim.append({"severity": finding["severity"], "status": finding["status"], "control": origin["control"],
-                     "module": finding["control"], "host": origin["host"], "account": origin["account"],
-                     "id": finding["id"], "title": finding["title"] or finding["id"],
-                     "target": "" if finding["target"] is None else str(finding["target"]), "where": _where(finding),
-                     "url": _safe_url(finding.get("url"))})
-    data = {"summary": {"total": summary["total"], "open": summary["open"]}, "findings": slim,
-            "max_rows": int(max_rows)}
     script = _SCRIPT
     style = _STYLE
     csp = ("default-src 'none'; img-src data:; style-src %s; script-src %s; base-uri 'none'; form-action 'none'"
@@ -370,6 +415,8 @@ def render_html(findings, agg, summary, gate, verdict, coverage, title, generate
         _counts_table("accounts", "Cloud accounts", "account", agg["by_account"]),
         '<section id="findings"><h2>Findings</h2><p><input type="search" id="findings-filter" '
         'placeholder="filter: id, title, target, host, severity..." aria-label="filter findings"> '
+        '<button type="button" id="findings-prev">previous</button> '
+        '<button type="button" id="findings-next">next</button> '
         '<span class="muted" id="findings-shown"></span></p><table id="findings-table"><thead><tr>'
         '<th data-key="severity" aria-sort="descending">severity</th><th data-key="status">status</th>'
         '<th data-key="control">control</th><th data-key="host">host / account</th><th data-key="id">id</th>'
@@ -377,8 +424,9 @@ def render_html(findings, agg, summary, gate, verdict, coverage, title, generate
         '</tr></thead><tbody id="findings-body"></tbody></table></section>',
         ("<section><h2>Notes from the controls</h2><ul>%s</ul></section>" % "".join(notes)) if notes else "",
         "</main>",
-        '<script type="application/json" id="report-data">%s</script>' % _script_json(data),
-        "<script>%s</script>" % script,
-        "</body></html>",
     ]
-    return ("\n".join(p for p in parts if p) + "\n").encode("utf-8")
+    text = TextOut(out)
+    text.write("\n".join(p for p in parts if p) + '\n<script type="application/json" id="report-data">')
+    _write_data(text, findings, summary, max_rows)
+    text.write("</script>\n<script>%s</script>\n</body></html>\n" % script)
+    text.flush()

@@ -49,15 +49,14 @@ def check_finding(finding, where):
     if not isinstance(location, dict) or not isinstance(details, dict):
         raise InputError("%s: location and details must be dicts" % where)
     location = dict((k, location.get(k)) for k in LOCATION_KEYS)
+    known = finding.get("fingerprint")
     try:
-        rebuilt = make_finding(finding["control"], finding["kind"], finding["id"], finding["severity"],
-                               finding["title"], target=finding.get("target"), location=location,
-                               url=finding.get("url"), status=finding["status"], details=dict(details))
+        return make_finding(finding["control"], finding["kind"], finding["id"], finding["severity"],
+                            finding["title"], target=finding.get("target"), location=location,
+                            url=finding.get("url"), status=finding["status"], details=dict(details),
+                            known_fingerprint=known if isinstance(known, str) and known else None)
     except FindingError as exc:
         raise InputError("%s: %s" % (where, exc.msg))
-    if isinstance(finding.get("fingerprint"), str) and finding["fingerprint"]:
-        rebuilt["fingerprint"] = finding["fingerprint"]
-    return rebuilt
 
 
 def report_from_result(result, host=None, control=None):
@@ -120,8 +119,11 @@ class Inputs(object):
         self.sources = []
         self.notes = []
 
-    def add(self, doc, name, own_output_allowed=False):
-        """Understand one input document (a dict or list); record it as examined or missed."""
+    def add(self, doc, name, own_output_allowed=False, owned=False):
+        """Understand one input document (a dict or list); record it as examined or missed.
+
+        ``owned``: nothing else uses ``doc`` (it was read from a file), so its findings list may be changed.
+        """
         if isinstance(doc, dict) and doc.get("control") == CONTROL and not own_output_allowed:
             return  # our own output, never an input
         self.coverage.asked += 1
@@ -129,8 +131,12 @@ class Inputs(object):
             report = report_from_result(doc)
             if report["control"] == CONTROL:
                 report["control"] = None  # an aggregate passed in by hand: its findings keep their controls
-            report["findings"] = [check_finding(f, "%s findings[%d]" % (name, index))
-                                  for index, f in enumerate(report["findings"])]
+            # A document read from a file is rebuilt in place: each read finding is freed as soon as its
+            # checked copy exists (100,000 findings are not held twice). A passed-in one is left as it is.
+            findings = report["findings"] if owned else list(report["findings"])
+            report["findings"] = findings
+            for index, finding in enumerate(findings):
+                findings[index] = check_finding(finding, "%s findings[%d]" % (name, index))
         except InputError as exc:
             self.coverage.miss(name, exc.msg)
             self.notes.append("left out %s: %s" % (name, exc.msg))
@@ -161,7 +167,7 @@ class Inputs(object):
                 self.coverage.miss(name, exc.msg)
                 self.notes.append("left out %s: %s" % (name, exc.msg))
                 continue
-            self.add(doc, name)
+            self.add(doc, name, owned=True)
 
     def add_items(self, items):
         for index, item in enumerate(items or []):

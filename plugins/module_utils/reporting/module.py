@@ -21,10 +21,10 @@ from ansible_collections.ainative.security.plugins.module_utils.core import repo
 from ansible_collections.ainative.security.plugins.module_utils.core.coverage import Coverage
 from ansible_collections.ainative.security.plugins.module_utils.core.errors import InputError
 from ansible_collections.ainative.security.plugins.module_utils.core.fileio import read_bytes
-from ansible_collections.ainative.security.plugins.module_utils.core.findings import SEVERITY_RANK
+from ansible_collections.ainative.security.plugins.module_utils.core.findings import SEVERITY_RANK, gc_paused
 from ansible_collections.ainative.security.plugins.module_utils.core.module import ControlModule, Outcome
 from ansible_collections.ainative.security.plugins.module_utils.reporting import aggregate as agg_mod
-from ansible_collections.ainative.security.plugins.module_utils.reporting.html import render_html
+from ansible_collections.ainative.security.plugins.module_utils.reporting.html import stream_html
 from ansible_collections.ainative.security.plugins.module_utils.reporting.inputs import CONTROL, Inputs
 
 REPORT_SCHEMA = "ainative.security/findings-report/1"
@@ -52,7 +52,8 @@ class ReportModule(ControlModule):
         verdict_gate(decision, outcome, self.params)
         outcome.extra["stats"] = agg_mod.stats(outcome.aggregate, summary, decision["verdict"], decision["failed"])
         documents = render_documents(outcome, decision, summary, self.params)
-        return write_documents(outcome, documents, self.check_mode, self.diff_mode)
+        with gc_paused():
+            return write_documents(outcome, documents, self.check_mode, self.diff_mode)
 
 
 class ReportOutcome(Outcome):
@@ -65,7 +66,8 @@ class ReportOutcome(Outcome):
 
 
 def write_documents(outcome, documents, check_mode=False, diff_mode=False):
-    """Write each document atomically when it changed; ``{fmt: {"path", "changed"}}``; sets the diff."""
+    """Write each document (a writer of a binary file object) atomically when its content changed;
+    ``{fmt: {"path", "changed"}}``; sets the diff from the JSON document (``documents["json"].document``)."""
     outputs = outcome.outputs
     before = None
     if diff_mode and "json" in documents:
@@ -80,8 +82,18 @@ def write_documents(outcome, documents, check_mode=False, diff_mode=False):
                             "changed": reports.write_report(outputs[fmt], documents[fmt], check_mode)}
     if diff_mode and written.get("json", {}).get("changed"):
         outcome.diff = {"before_header": outputs["json"], "after_header": outputs["json"],
-                        "before": _brief(before), "after": _brief(documents["json"])}
+                        "before": _brief(before), "after": _view(documents["json"].document)}
     return written
+
+
+class _Document(object):
+    """A document dict for :func:`reports.stream_document`, callable as the writer of its file."""
+
+    def __init__(self, document):
+        self.document = document
+
+    def __call__(self, out):
+        reports.stream_document(out, self.document)
 
 
 def verdict_gate(decision, outcome, params):
@@ -108,7 +120,8 @@ def _public(decision):
 
 
 def render_documents(outcome, decision, summary, params):
-    """Each asked format as bytes, from the (waived) findings, the aggregate and the gate's decision."""
+    """Each asked format as a writer of a binary file object (streamed to its file), from the (waived)
+    findings, the aggregate and the gate's decision."""
     findings = outcome.findings
     agg = outcome.aggregate
     coverage = outcome.coverage.as_dict()
@@ -125,31 +138,35 @@ def render_documents(outcome, decision, summary, params):
     documents = {}
     for fmt in params["formats"]:
         if fmt == "json":
-            documents[fmt] = reports.render_json(findings, CONTROL, decision["verdict"], outcome.notes, meta,
-                                                 coverage, gate)
+            documents[fmt] = _Document(reports.json_document(findings, CONTROL, decision["verdict"], outcome.notes,
+                                                             meta, coverage, gate))
         elif fmt == "sarif":
-            documents[fmt] = reports.render_sarif(findings, coverage=coverage)
+            documents[fmt] = lambda out: reports.stream_sarif(out, findings, coverage=coverage)
         elif fmt == "junit":
-            documents[fmt] = reports.render_junit(findings, failing=junit_failing, coverage=coverage,
-                                                  name="ainative.security findings")
+            documents[fmt] = lambda out: reports.stream_junit(out, findings, failing=junit_failing, coverage=coverage,
+                                                              name="ainative.security findings")
         elif fmt == "html":
-            documents[fmt] = render_html(findings, agg, summary, gate, decision["verdict"], coverage,
-                                         params["title"], params.get("generated_at"), params["html_max_rows"])
+            documents[fmt] = lambda out: stream_html(out, findings, agg, summary, gate, decision["verdict"], coverage,
+                                                     params["title"], params.get("generated_at"),
+                                                     params["html_max_rows"])
     return documents
 
 
 def _brief(raw):
-    """Verdict, summary and per-control counts of a JSON report (small, for --diff)."""
+    """Verdict, summary and per-control counts of a JSON report's bytes (small, for --diff)."""
     if raw is None:
         return ""
     try:
-        doc = json.loads(raw.decode("utf-8"))
-        meta = doc.get("meta") or {}
-        view = {"verdict": doc.get("verdict"), "summary": doc.get("summary"),
-                "controls": dict((c, {"verdict": e.get("verdict"), "open": e.get("open"), "total": e.get("total")})
-                                 for c, e in (meta.get("by_control") or {}).items())}
+        return _view(json.loads(raw.decode("utf-8")))
     except (ValueError, AttributeError):
         return "(not a findings report)\n"
+
+
+def _view(doc):
+    meta = doc.get("meta") or {}
+    view = {"verdict": doc.get("verdict"), "summary": doc.get("summary"),
+            "controls": dict((c, {"verdict": e.get("verdict"), "open": e.get("open"), "total": e.get("total")})
+                             for c, e in (meta.get("by_control") or {}).items())}
     return json.dumps(view, indent=2, sort_keys=True) + "\n"
 
 
@@ -162,10 +179,11 @@ def run(ctl):
         raise InputError("html_max_rows must be at least 1")
     outputs = output_paths(params["dest"], params["formats"], params["basename"], params["html_name"])
     inputs = Inputs(Coverage("reports"))
-    if params["src_dir"]:
-        inputs.read_dir(params["src_dir"], exclude=outputs.values())
-    inputs.add_items(params["inputs"])
-    findings, agg = agg_mod.aggregate(inputs.sources, params["default_host"])
+    with gc_paused():
+        if params["src_dir"]:
+            inputs.read_dir(params["src_dir"], exclude=outputs.values())
+        inputs.add_items(params["inputs"])
+        findings, agg = agg_mod.aggregate(inputs.sources, params["default_host"])
     notes = ["%d finding(s) from %d report(s): %s" % (len(findings), len(inputs.sources),
                                                       ", ".join(s["source"] for s in inputs.sources) or "none")]
     notes.extend(inputs.notes)

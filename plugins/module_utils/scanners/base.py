@@ -14,8 +14,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import contextlib
-import gc
 import os
 import shutil
 import signal
@@ -33,19 +31,6 @@ from ansible_collections.ainative.security.plugins.module_utils.core.errors impo
 TARGET_TYPES = ("image", "archive", "directory", "rootfs", "sbom", "iac")
 SCANNER_KINDS = ("vuln", "secret", "misconfig")
 STDERR_TAIL_LINES = 15
-
-
-@contextlib.contextmanager
-def gc_paused():
-    """Pause the cyclic garbage collector while building many small dicts (findings hold no cycles);
-    normalizing 100,000 findings otherwise triggers hundreds of needless collections."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class ScanError(SourceError):
@@ -113,6 +98,15 @@ def archive_format(path):
                       "create it with 'podman save' or 'docker save'" % path)
 
 
+def _holds_a_file(top):
+    """Whether the tree under ``top`` holds at least one non-directory entry outside .git (stops at the first)."""
+    for dummy, dirs, files in os.walk(top):
+        if files:
+            return True
+        dirs[:] = [d for d in dirs if d not in (".git",)]
+    return False
+
+
 def validate_target(target):
     """Check a target before any scanner runs; fills ``archive_format`` for archives."""
     if target.type not in TARGET_TYPES:
@@ -137,8 +131,13 @@ def validate_target(target):
             raise TargetError("archive target %s is not a file" % target.ref)
         else:
             target.archive_format = archive_format(target.ref)
-    elif target.type in ("directory", "rootfs", "iac") and not os.path.isdir(target.ref):
-        raise TargetError("%s target %s is not a directory" % (target.type, target.ref))
+    elif target.type in ("directory", "rootfs", "iac"):
+        if not os.path.isdir(target.ref):
+            raise TargetError("%s target %s is not a directory" % (target.type, target.ref))
+        if not _holds_a_file(target.ref):
+            # Trivy reports nothing for an empty tree: that is no clean scan, it is nothing scanned.
+            raise TargetError("%s target %s holds no file to scan; check 'ref' (a wrong or empty folder "
+                              "examines nothing)" % (target.type, target.ref))
     elif target.type == "sbom" and not os.path.isfile(target.ref):
         raise TargetError("sbom target %s is not a file (CycloneDX or SPDX JSON)" % target.ref)
     return target

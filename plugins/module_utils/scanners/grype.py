@@ -18,13 +18,12 @@ import json
 import os
 
 from ansible_collections.ainative.security.plugins.module_utils.core.errors import DependencyError
-from ansible_collections.ainative.security.plugins.module_utils.core.findings import make_finding
+from ansible_collections.ainative.security.plugins.module_utils.core.findings import gc_paused, make_finding
 from ansible_collections.ainative.security.plugins.module_utils.scanners.base import (
     ScanError,
     TargetError,
     default_cache_dir,
     find_binary,
-    gc_paused,
     run_scanner,
 )
 

@@ -19,12 +19,11 @@ import re
 
 from ansible_collections.ainative.security.plugins.module_utils.core.errors import DependencyError
 from ansible_collections.ainative.security.plugins.module_utils.core.fileio import atomic_write
-from ansible_collections.ainative.security.plugins.module_utils.core.findings import make_finding
+from ansible_collections.ainative.security.plugins.module_utils.core.findings import gc_paused, make_finding
 from ansible_collections.ainative.security.plugins.module_utils.scanners.base import (
     ScanError,
     default_cache_dir,
     find_binary,
-    gc_paused,
     run_scanner,
 )
 

@@ -296,7 +296,7 @@ def _log(records):
 
 
 def test_s3_folders_outside_the_expected_layout_are_named_and_read_when_they_can_be(archive):
-    clients, manifest = archive
+    clients, _manifest = archive
     tamper = ca.planted(NOW - datetime.timedelta(hours=2))["cloudtrail_tampering"]["fire"][0]
     odd_key = ca.key_for("123456789012", "us-east-1", NOW - datetime.timedelta(hours=1))
     # an account folder under an unexpected name, with the CloudTrail layout: read
@@ -377,3 +377,43 @@ def test_s3_downloads_are_bounded(archive, monkeypatch):
     assert state["peak"] <= 3
     # a download starts only when one finished: never more than the bound ahead of parsing
     assert state["ahead"] <= 3
+
+
+def test_s3_the_deadline_stops_downloads_and_every_unread_file_is_a_gap_of_its_account(archive, monkeypatch):
+    clients, _manifest = archive
+    delivered = NOW - datetime.timedelta(hours=1)
+    for _n in range(12):
+        _put(clients, ca.key_for("123456789012", "us-east-1", delivered, org=ORG), _log([]))
+    started = []
+    real_get = clients.s3.get_object
+
+    def slow_get(**kwargs):
+        started.append(time.monotonic())
+        time.sleep(1.5)
+        return real_get(**kwargs)
+
+    monkeypatch.setattr(clients.s3, "get_object", slow_get)
+    begin = time.monotonic()
+    out = _s3_hunt(clients, concurrency=2, deadline=2)
+    took = time.monotonic() - begin
+    cov = out.coverage
+    late = [m for m in cov.missed if m["reason"] == "deadline reached (2 s) before it was read"]
+    assert 0 < cov.examined == out.extra["files_scanned"] < cov.asked
+    assert len(late) == cov.missed_count == cov.asked - cov.examined
+    assert not cov.complete and any(n.startswith("deadline reached (2 s): ") for n in out.notes)
+    detail = out.extra["coverage_detail"][0]
+    assert (detail["account"], detail["region"]) == ("123456789012", "us-east-1")
+    assert detail["files_failed"] == len(late) and detail["files_read"] == cov.examined
+    # nothing starts after the deadline, and the two downloads in flight then are not awaited (+1.5 s)
+    assert max(started) - begin < 2.0 + 0.1  # queued before the deadline, picked up just after
+    assert took < 2.0 + 0.7
+
+
+def test_s3_retries_are_botocore_bounded_ones():
+    class Holder:
+        config = boto3.session.Config(retries={"mode": "legacy", "max_attempts": 10}, read_timeout=60)
+
+    holder = Holder()
+    cloudtrail_s3.bound_retries(holder)
+    assert holder.config.retries == {"mode": "standard", "total_max_attempts": 4}
+    assert holder.config.read_timeout == 60

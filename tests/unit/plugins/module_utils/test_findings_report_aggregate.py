@@ -228,9 +228,10 @@ def test_html_escapes_hostile_content_and_loads_nothing_external(build):
     assert data_attrs == {"type": "application/json", "id": "report-data"}
     assert "<" not in data and ">" not in data and "&" not in data and "\u2028" not in data
     payload = json.loads(data)
-    assert payload["findings"][0]["title"] == EVIL  # the page shows the text as text (textContent)
-    assert payload["findings"][0]["url"] is None  # javascript: links are dropped
-    assert payload["findings"][1]["url"] == "https://x.invalid/a"
+    rows = [dict(zip(payload["columns"], values)) for values in payload["findings"]]
+    assert rows[0]["title"] == EVIL  # the page shows the text as text (textContent)
+    assert rows[0]["url"] is None  # javascript: links are dropped
+    assert rows[1]["url"] == "https://x.invalid/a"
     # Self-contained: no src/href to anywhere, and a CSP that forbids loading anything.
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", html)
     csp = [a for t, a in parser.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"][0]["content"]

@@ -262,3 +262,67 @@ def test_manifest_names_with_dot_slash_and_bytes(tmp_path):
     assert manifest.parse_json_manifest(doc)[1] == {name: H}
     assert manifest.dataset_digest("sha256", {name: H}) == json.loads(doc)["dataset_digest"]
     assert paths.display_name(name) == "caf\\xe9"
+
+
+def _reference_digest(algorithm, digests_by_name):
+    """The definition of the dataset digest (json.dumps of the sorted pairs), to hold the fast one to."""
+    canonical = json.dumps([algorithm, [[name, digests_by_name[name]] for name in sorted(digests_by_name, key=paths.sort_key)]],
+                           ensure_ascii=False, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+@pytest.mark.parametrize("names", [
+    [],
+    ["a"],
+    ["b/c", "a", "a/b", "B"],
+    ['quo"te', "back\\slash", "tab\there", "new\nline", "\x01ctl"],
+    ["caf\xe9", "\udce9raw", "z", "\u2028sep", "\U0001f600"],
+])
+def test_dataset_digest_is_the_json_definition(names):
+    listed = dict((name, hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()) for name in names)
+    assert manifest.dataset_digest("sha256", listed) == _reference_digest("sha256", listed)
+
+
+@pytest.mark.parametrize("text", [
+    "%s  a\n%s *sub/b\n" % (H, H.upper()),  # upper case: the line parser lowers it
+    "%s  ./a\n%s  b" % (H, H),  # no final newline
+    "%s  a\n%s  .hidden\n" % (H, H),  # a leading dot is fine for the line parser
+    "%s  a\n\n%s  b\n" % (H, H),  # an empty line
+])
+def test_plain_fast_path_and_line_parser_agree(text):
+    data = text.encode()
+    lines = manifest._parse_text_lines(data.decode(), None, "manifest")
+    assert manifest.parse_text_manifest(data) == lines
+
+
+@pytest.mark.parametrize("text, message", [
+    ("%s  a\n%s  a\n", "twice"),
+    ("%s  a\n%s  /etc/passwd\n", "absolute path"),
+    ("%s  a\n%s  x/../../y\n", "climbs out"),
+    ("%s  a\n%s  x//y\n", "not a normalized"),
+    ("%s  a\n%s  x/\n", "not a normalized"),
+])
+def test_plain_manifests_with_one_hostile_name_are_refused(text, message):
+    with pytest.raises(ControlError, match=message):
+        manifest.parse_text_manifest((text % (H, H)).encode())
+
+
+def test_plain_manifest_with_a_name_longer_than_any_path_is_refused():
+    with pytest.raises(ControlError, match="longer than any path"):
+        manifest.parse_text_manifest(("%s  a\n%s  %s\n" % (H, H, "x" * (paths.MAX_NAME + 1))).encode())
+
+
+@pytest.mark.parametrize("names, plain", [
+    (["a", "b/c"], True),
+    ([""], False),
+    (["a", ""], False),
+    (["a", "", "b"], False),
+    ([".a"], False),
+    (["a", "/b"], False),
+    (["a/", "b"], False),
+    (["a/.b"], False),
+    (["a\x00"], False),
+    (["x" * (paths.MAX_NAME + 1)], False),
+])
+def test_all_plain_relpaths_is_check_relpaths_fast_path_on_every_name(names, plain):
+    assert paths.all_plain_relpaths(names) is plain

@@ -233,6 +233,14 @@ def test_archive_format_and_target_validation(tmp_path):
         scanner_base.validate_target(Target("iac", str(tmp_path / "docker.tar")))
     with pytest.raises(InputError, match="unknown scanner"):
         scanner_base.validate_target(Target("directory", str(tmp_path), scanners=["license"]))
+    # An empty tree (or one holding only .git) is nothing scanned, not a clean scan.
+    (tmp_path / "empty" / ".git" / "objects").mkdir(parents=True)
+    (tmp_path / "empty" / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (tmp_path / "empty" / "src").mkdir()
+    with pytest.raises(InputError, match="holds no file to scan"):
+        scanner_base.validate_target(Target("iac", str(tmp_path / "empty")))
+    (tmp_path / "empty" / "src" / "main.tf").write_text("# strict twin: one file is something to scan\n")
+    assert scanner_base.validate_target(Target("iac", str(tmp_path / "empty"))).ref == str(tmp_path / "empty")
     target = scanner_base.validate_target(Target("archive", str(tmp_path / "oci.tar")))
     layout = scanner_base.unpack_oci_archive(target, str(tmp_path))
     assert os.path.exists(os.path.join(layout, "index.json")) and target.layout_dir == layout

@@ -71,6 +71,8 @@ def test_fail_on_is_validated_by_the_contract(run_module, tmp_path):
 def test_argument_errors(run_module, tmp_path):
     result, failed = run_module(cloudtrail_hunt, {"source": "local", "paths": [str(tmp_path)], "lookup_rate": 5.0})
     assert failed and "lookup_rate must be above 0 and at most 2" in result["msg"]
+    result, failed = run_module(cloudtrail_hunt, {"source": "local", "paths": [str(tmp_path)], "deadline": 0})
+    assert failed and "deadline must be at least 1, got 0" in result["msg"]
     result, failed = run_module(cloudtrail_hunt, {"source": "s3"})
     assert failed and "bucket" in result["msg"]
     result, failed = run_module(cloudtrail_hunt, {"source": "local", "paths": [str(tmp_path / "missing")]})

@@ -1,5 +1,7 @@
 """The Falco modules through AnsibleModule: argument handling, check mode, diff, results."""
 
+import datetime
+import json
 import os
 
 from ansible_collections.ainative.security.plugins.modules import (
@@ -161,6 +163,43 @@ def test_events_on_a_file_that_is_no_falco_log(run_module, tmp_path):
         assert "not a Falco JSON alert" in result["coverage"]["missed"][0]["reason"]
 
 
+def _alert_log(path, when, count):
+    victim = {"id": "0123456789abcdef", "name": "model-server", "image": "ml/serve:1"}
+    path.write_text("".join(json.dumps(falco_data.alert("Terminal shell in container", "notice",
+                                                        when - datetime.timedelta(seconds=i), container=victim)) + "\n"
+                            for i in range(count)))
+    stamp = (when - datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)).total_seconds()
+    os.utime(str(path), (stamp, stamp))
+
+
+def test_events_stale_log_with_since_is_incomplete(run_module, tmp_path):
+    """Attacker: Falco stopped yesterday; its log still holds 100 valid alerts, all before the window."""
+    log = tmp_path / "falco.json"
+    yesterday = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1)
+    _alert_log(log, yesterday, 100)
+    result, failed = run_module(falco_events, {"path": str(log), "since": "15m"})
+    assert failed and result["verdict"] == "incomplete"
+    assert result["total"] == 100 and result["outside_window"] == 100 and result["coverage"]["examined"] == 0
+    assert "before the window starts" in result["coverage"]["missed"][0]["reason"]
+    # Without a window, the same alerts are what was asked for.
+    result, failed = run_module(falco_events, {"path": str(log)})
+    assert not failed and result["coverage"]["complete"] and result["coverage"]["examined"] == 100
+
+
+def test_events_live_log_with_since_passes(run_module, tmp_path):
+    """Strict twin: alerts written inside the window are examined and the run is complete."""
+    log = tmp_path / "falco.json"
+    _alert_log(log, datetime.datetime.now(datetime.timezone.utc), 5)
+    result, failed = run_module(falco_events, {"path": str(log), "since": "15m"})
+    assert not failed and result["coverage"]["complete"] and result["coverage"]["examined"] == 5
+    assert result["outside_window"] == 0 and result["matched"] == 5
+    # An alert with no usable time cannot be placed in the window: a miss, not a silent skip.
+    broken = json.loads(log.read_text().splitlines()[0])
+    broken["time"] = "yesterday"
+    result, failed = run_module(falco_events, {"lines": [json.dumps(broken)], "since": "15m"})
+    assert failed and result["verdict"] == "incomplete" and "cannot place it" in result["coverage"]["missed"][0]["reason"]
+
+
 def test_response_without_targets_is_incomplete(run_module):
     result, failed = run_module(falco_response, {"targets": [{"id": None, "name": None}]})
     assert failed and result["actions"] == [] and not result["changed"]
@@ -193,6 +232,11 @@ def test_rules_warnings_gate_and_deprecated_fail_on_warnings(run_module, tmp_pat
     assert result["rule_warnings"][0]["code"] == "undefined_list"
     result, failed = run_module(falco_rules, dict(args, fail_on="LOW"))
     assert failed and not dest.exists()
+    # A waiver from the playbook lets the file go live, exactly as it lets the verdict pass.
+    waived = run_module(falco_rules, dict(args, fail_on="LOW", ignore=[
+        {"id": result["findings"][0]["id"], "reason": "my_tool_names comes from the base image", "expires": "2099-01-01"}]))
+    assert not waived[1] and waived[0]["valid"] and dest.exists() and waived[0]["changed"]
+    dest.unlink()
     result, failed = run_module(falco_rules, dict(args, fail_on_warnings=False, mode="0640"))
     assert not failed and result["verdict"] == "findings" and oct(dest.stat().st_mode & 0o777) == "0o640"
     result, failed = run_module(falco_rules, dict(args, content=BAD, fail_on_warnings=False))
@@ -206,6 +250,19 @@ def test_rules_accepts_falcos_own_file_with_fail_on_warnings(run_module, monkeyp
     result, failed = run_module(falco_rules, {"src": BASE, "fail_on_warnings": True, "falco_validate": "never"})
     assert not failed and result["valid"] and result["rule_warnings"] == [] and result["base_rules"] == []
     assert result["verdict"] == "pass"
+
+
+def test_response_never_lets_an_alert_field_become_a_podman_option(run_module, tmp_path, monkeypatch):
+    """Attacker: an alert whose container.id is "-l" (podman's "latest container") must name no option."""
+    log = tmp_path / "argv.log"
+    fake = tmp_path / "podman"
+    fake.write_text("#!/bin/sh\necho \"$@\" >> %s\necho '[]'\nexit 0\n" % log)
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (tmp_path, os.environ["PATH"]))
+    run_module(falco_response, {"targets": [{"id": "-l", "name": "--all"}], "runtime": "podman"})
+    calls = log.read_text().splitlines()
+    assert calls and all(" -- " in call for call in calls), calls
+    assert all(call.split(" -- ")[1] in ("-l", "--all") for call in calls), calls
 
 
 def test_response_failed_stop_is_a_miss_and_fail_on_error_false_accepts_it(run_module, tmp_path, monkeypatch):

@@ -81,7 +81,9 @@ def test_fail_on_any_case_and_id_alias(run_module, tmp_path, scanner):
 
 def test_failed_target_is_a_coverage_miss_and_the_others_are_kept(run_module, tmp_path, scanner):
     (tmp_path / "crash").mkdir()
+    (tmp_path / "crash" / "README").write_text("scannable\n")
     (tmp_path / "oom").mkdir()
+    (tmp_path / "oom" / "README").write_text("scannable\n")
     targets = [{"type": "directory", "ref": str(tmp_path), "name": "good"},
                {"type": "directory", "ref": str(tmp_path / "crash"), "name": "bad"},
                {"type": "directory", "ref": str(tmp_path / "oom"), "name": "killed"},
@@ -108,6 +110,7 @@ def test_failed_target_is_a_coverage_miss_and_the_others_are_kept(run_module, tm
 
 def test_a_run_that_scanned_no_target_is_incomplete_and_fails(run_module, tmp_path, scanner):
     (tmp_path / "crash").mkdir()
+    (tmp_path / "crash" / "README").write_text("scannable\n")
     result, failed = run_module(image_scan, args(tmp_path, scanner, fail_on="none", report_only=False,
                                                  targets=[{"type": "directory", "ref": str(tmp_path / "crash")}]))
     assert failed and result["verdict"] == "incomplete" and result["findings"] == []
@@ -149,6 +152,7 @@ def test_an_unexpected_error_on_one_target_keeps_the_others(run_module, tmp_path
         return real(report, target_name)
     monkeypatch.setattr(trivy.TrivyBackend, "normalize", staticmethod(fragile))
     (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "README").write_text("scannable\n")
     targets = [{"type": "directory", "ref": str(tmp_path), "name": "good"},
                {"type": "directory", "ref": str(tmp_path / "odd"), "name": "odd"}]
     result, failed = run_module(image_scan, args(tmp_path, scanner, targets=targets, fail_on="none"))
