@@ -54,7 +54,9 @@ image: setup
 lock:
 	@python3 -m venv .build/tools && .build/tools/bin/pip install -q uv==0.13.9 && \
 	  .build/tools/bin/uv pip compile --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
-	  --generate-hashes --no-header --index-url https://pypi.org/simple setup/requirements.in -o setup/requirements.lock
+	  --generate-hashes --no-header --index-url https://pypi.org/simple setup/requirements.in -o setup/requirements.lock && \
+	  .build/tools/bin/uv pip compile --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	  --generate-hashes --no-header --index-url https://pypi.org/simple setup/checkov.in -o setup/checkov.lock
 
 # The .cache/ rootfs tarball stays; every container of this checkout's storage goes with .build/.
 clean: lab-down

@@ -207,6 +207,22 @@ class Lab:
             self.down(name)
 
 
+def run_module(name, args, workdir, timeout=600):
+    """One of our modules in its own process with its arguments file, as Ansible runs it on a host.
+
+    Returns ``(rc, result)``: rc 1 is a failed gate or a fail_json, and the result is parsed either way.
+    A traceback anywhere in the output fails the caller's test at once.
+    """
+    path = os.path.join(str(workdir), "%s-args.json" % name)
+    with open(path, "w") as handle:
+        json.dump({"ANSIBLE_MODULE_ARGS": args}, handle)
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, ".build", "collections"))
+    proc = subprocess.run([sys.executable, "-m", "ansible_collections.ainative.security.plugins.modules." + name, path],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=timeout, check=False)
+    assert b"Traceback" not in proc.stderr + proc.stdout, proc.stderr.decode(errors="replace")[-2000:]
+    return proc.returncode, json.loads(proc.stdout)
+
+
 def tail(path, lines=20):
     try:
         with open(path, "rb") as handle:

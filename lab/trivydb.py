@@ -7,7 +7,11 @@ layout below follows trivy-db 8c398f13db0e (the version Trivy 0.59.1 links):
 * ``debian 12`` -> source package -> advisory id -> ``{"FixedVersion": ...}``
 * ``pip::GitHub Security Advisory pip`` -> package -> advisory id ->
   ``{"PatchedVersions": [...], "VulnerableVersions": [...]}``
-* ``vulnerability``: advisory id -> ``{"Title", "Description", "Severity", "VendorSeverity", ...}``
+* ``vulnerability``: advisory id -> ``{"Title", "Description", "Severity", "CweIDs", "VendorSeverity", "CVSS",
+  "References", "PublishedDate", "LastModifiedDate"}`` (trivy-db ``types.Vulnerability``): ``VendorSeverity``
+  maps a source id to 0-4 (UNKNOWN..CRITICAL), ``CVSS`` maps a source id to ``{"V2Vector", "V2Score",
+  "V3Vector", "V3Score", "V40Vector", "V40Score"}`` (each omitted when empty); Trivy copies all of them
+  into each detected vulnerability of its JSON report.
 
 The pure-Python ``boltdb`` writer leaves the meta-page checksums at 0, which bbolt (and so Trivy)
 rejects with ``checksum error``; :func:`fix_meta_checksums` writes bbolt's FNV-64a checksum into both
@@ -40,7 +44,12 @@ SEVERITY_NUMBER = {"UNKNOWN": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3, "CRITICAL": 4
 DEFAULT_ADVISORIES = {
     "debian": [
         {"release": "12", "package": "bash", "id": "CVE-2099-0001", "fixed": "5.2.15-3", "severity": "HIGH",
-         "title": "bash: planted test vulnerability (lab DB)"},
+         "title": "bash: planted test vulnerability (lab DB)", "nvd_severity": "CRITICAL", "cwe": ["CWE-78"],
+         "cvss": {"nvd": {"V3Vector": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "V3Score": 9.8,
+                          "V40Vector": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+                          "V40Score": 9.3,
+                          "V2Vector": "AV:N/AC:L/Au:N/C:C/I:C/A:C", "V2Score": 10.0},
+                  "debian": {"V3Vector": "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H", "V3Score": 7.8}}},
         {"release": "12", "package": "zlib", "id": "CVE-2099-0002", "fixed": "1:1.2.13.dfsg-0", "severity": "MEDIUM",
          "title": "zlib: advisory that must not match 1:1.2.13.dfsg-1"},
         {"release": "12", "package": "tar", "id": "CVE-2099-0003", "fixed": "", "severity": "LOW",
@@ -48,7 +57,10 @@ DEFAULT_ADVISORIES = {
     ],
     "pip": [
         {"package": "requests", "id": "CVE-2099-1000", "vulnerable": ["<2.32.0"], "patched": ["2.32.0"],
-         "severity": "CRITICAL", "title": "requests: planted test vulnerability (lab DB)"},
+         "severity": "CRITICAL", "title": "requests: planted test vulnerability (lab DB)", "nvd_severity": "HIGH",
+         "cwe": ["CWE-20", "CWE-200"],
+         "cvss": {"nvd": {"V3Vector": "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:H/A:N", "V3Score": 7.4}},
+         "published": "2099-02-03T04:05:06Z"},
         {"package": "flask", "id": "CVE-2099-1001", "vulnerable": ["<2.0.0"], "patched": ["2.0.0"],
          "severity": "HIGH", "title": "flask: advisory that must not match 3.0.0"},
     ],
@@ -77,16 +89,25 @@ def fix_meta_checksums(path):
 
 
 def _vulnerability(adv, source_id):
+    """The ``vulnerability`` bucket's value; optional ``cvss``, ``cwe``, ``nvd_severity``, ``published``."""
     severity = adv.get("severity", "UNKNOWN").upper()
-    return {
+    vendor = {source_id: SEVERITY_NUMBER[severity]}
+    if adv.get("nvd_severity"):
+        vendor["nvd"] = SEVERITY_NUMBER[adv["nvd_severity"].upper()]
+    value = {
         "Title": adv.get("title", adv["id"]),
         "Description": adv.get("description", "Test advisory written by lab/trivydb.py; not a real vulnerability."),
         "Severity": severity,
-        "VendorSeverity": {source_id: SEVERITY_NUMBER[severity]},
+        "VendorSeverity": vendor,
         "References": ["https://example.invalid/advisories/%s" % adv["id"]],
-        "PublishedDate": "2099-01-01T00:00:00Z",
-        "LastModifiedDate": "2099-01-02T00:00:00Z",
+        "PublishedDate": adv.get("published", "2099-01-01T00:00:00Z"),
+        "LastModifiedDate": adv.get("modified", "2099-01-02T00:00:00Z"),
     }
+    if adv.get("cwe"):
+        value["CweIDs"] = list(adv["cwe"])
+    if adv.get("cvss"):
+        value["CVSS"] = adv["cvss"]
+    return value
 
 
 def _put_json(bucket, key, value):

@@ -60,6 +60,20 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$STAMP"
 fi
 
+# Checkov (image_scan scanner: checkov) pins dependencies that clash with requirements.lock, so it has
+# its own venv, made again from scratch when setup/checkov.lock changes, and is linked into $VENV/bin.
+CHECKOV_VENV=.build/checkov-venv
+want=$(sha256sum setup/checkov.lock | cut -d' ' -f1)
+if [ "$(cat "$CHECKOV_VENV/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
+  log "installing Checkov into $CHECKOV_VENV (hash-checked)"
+  rm -rf "$CHECKOV_VENV"
+  "$PYTHON" -m venv "$CHECKOV_VENV"
+  "$CHECKOV_VENV/bin/python" -m pip install -q --isolated --no-cache-dir --disable-pip-version-check --require-hashes --no-deps \
+    -r setup/checkov.lock
+  echo "$want" > "$CHECKOV_VENV/.requirements.sha256"
+fi
+ln -sf "$PWD/$CHECKOV_VENV/bin/checkov" "$VENV/bin/checkov"
+
 # ansible_collections/ainative/security -> this tree, so playbooks and tests use the working copy.
 mkdir -p .build/collections/ansible_collections/ainative
 ln -sfn "$PWD" .build/collections/ansible_collections/ainative/security

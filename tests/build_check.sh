@@ -10,13 +10,31 @@ ansible-galaxy collection build --force --output-path "$out" . >/dev/null
 tarball=$(ls "$out"/ainative-security-*.tar.gz)
 echo "built $tarball ($(du -h "$tarball" | cut -f1))"
 
-bad=$(tar -tzf "$tarball" | grep -E '(^|/)(\.venv|\.build|\.cache|\.pytest_cache|__pycache__)(/|$)|^(tests/output|reports|lab|bench|setup|molecule)(/|$)|^docs/generate\.py$|\.pyc$' || true)
+# The artifact's contents: what a user installs must be there, what only runs in a checkout must not.
+listing=.build/dist/contents.txt
+tar -tzf "$tarball" | sed 's#/$##' | sort >"$listing"
+must_have=(MANIFEST.json FILES.json README.md COPYING meta/runtime.yml meta/execution-environment.yml
+  meta/ee-requirements.txt meta/ee-bindep.txt awx/execution-environment.yml awx/ee/requirements.yml
+  playbooks/site.yml playbooks/tasks/control_failed.yml changelogs/changelog.yaml)
+# Every tracked file of the shipped folders (a build_ignore pattern that catches too much fails here).
+mapfile -t shipped < <(git ls-files -co --exclude-standard -- plugins roles playbooks meta awx extensions rules docs \
+  | grep -vE '^roles/[^/]+/molecule/|^docs/generate\.py$|(^|/)__pycache__/|\.pyc$')
+missing=$(printf '%s\n' "${must_have[@]}" "${shipped[@]}" | sort -u | comm -23 - "$listing")
+if [ -n "$missing" ]; then
+  echo "the artifact lacks files it must ship:" >&2; echo "$missing" | head -20 >&2; exit 1
+fi
+bad=$(grep -E '(^|/)(\.venv|\.build|\.cache|\.git|\.ci|\.pytest_cache|__pycache__|molecule)(/|$)|^(tests|lab|bench|setup|reports|changelogs/fragments)(/|$)|^(ansible\.cfg|pytest\.ini|\.ansible-lint|\.gitignore|Makefile|galaxy\.yml|docs/generate\.py)$|\.(pyc|tar\.gz|retry)$' "$listing" || true)
 if [ -n "$bad" ]; then
   echo "the artifact holds files it must not ship:" >&2; echo "$bad" | head -20 >&2; exit 1
 fi
+if grep -rl 'example\.invalid' galaxy.yml >/dev/null; then
+  echo "galaxy.yml links to example.invalid: give a real address or leave the key out" >&2; exit 1
+fi
+echo "artifact contents: $(wc -l <"$listing") entries, the ${#must_have[@]} required paths and all ${#shipped[@]} shipped sources there, no checkout-only files"
 # --force: the working tree is linked into the configured path, which galaxy would call "already installed".
 ansible-galaxy collection install --offline --no-deps --force -p .build/installed "$tarball" >/dev/null 2>&1
 export ANSIBLE_COLLECTIONS_PATH=$PWD/.build/installed ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
+installed_root=.build/installed/ansible_collections/ainative/security
 modules=$(tar -tzf "$tarball" | sed -n 's#^plugins/modules/\([a-z0-9_]*\)\.py$#\1#p')
 for module in $modules; do
   ansible-doc "ainative.security.$module" 2>&1 | grep -q "^> MODULE ainative.security.$module (.*/.build/installed/" \
@@ -32,27 +50,61 @@ for kind in filter lookup; do
 done
 echo "installed artifact: docs of $count modules and plugins render"
 
-# AWX execution environment: `ansible-builder create` works offline (no network namespace at all where the
-# machine allows one) and puts this artifact in the context; introspecting the installed artifact yields the
-# Python and system dependencies declared in meta/execution-environment.yml.
+# ansible-test sanity on the INSTALLED artifact, the tests whose result depends on what is shipped: a file that
+# build_ignore drops (imports, docs, routing), the version in MANIFEST.json (validate-modules' version_added),
+# modes and links. The per-file tests (pep8, pylint, yamllint, compile ...) see the same bytes in the sanity
+# layer, which also covers tests/ (not shipped). The copy is outside this checkout (ansible-test would list only
+# the files git tracks, and .build is ignored); amazon.aws sits next to ours, as in tests/sanity.sh.
+started=$SECONDS; sanity_log=$PWD/.build/sanity-installed.log
+sanity_path=$(mktemp -d); trap 'rm -rf "$sanity_path"' EXIT
+ansible-galaxy collection install --offline --no-deps --force -p "$sanity_path" "$tarball" >/dev/null 2>&1
+site_collections=$(python -c 'import ansible, os; print(os.path.join(os.path.dirname(os.path.dirname(ansible.__file__)), "ansible_collections"))')
+mkdir -p "$sanity_path/ansible_collections/amazon"
+ln -sfn "$site_collections/amazon/aws" "$sanity_path/ansible_collections/amazon/aws"
+(cd "$sanity_path/ansible_collections/ainative/security" && ansible-test sanity --venv --python "$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
+  --color no --test validate-modules --test import --test ansible-doc --test runtime-metadata --test action-plugin-docs \
+  --test shebang --test symlinks --test empty-init --test no-illegal-filenames >"$sanity_log" 2>&1) \
+  || { grep -E '^(ERROR|FATAL)' "$sanity_log" >&2; echo "ansible-test sanity fails on the installed artifact" >&2; exit 1; }
+if grep -q 'All targets skipped' "$sanity_log" || ! grep -q 'Running sanity test "validate-modules"' "$sanity_log"; then
+  echo "ansible-test sanity did not test the installed artifact: see $sanity_log" >&2; exit 1
+fi
+echo "installed artifact: ansible-test sanity (validate-modules, import, ansible-doc, runtime-metadata and 5 more) ok in $((SECONDS - started))s"
+
+# AWX execution environment, from the INSTALLED collection: `ansible-builder create` works offline (no
+# network namespace at all where the machine allows one) with the definition inside the installed copy, and
+# its context holds that copy, which the EE's galaxy step installs (here: only ours, offline) at the version
+# installed; introspecting it yields the Python and system dependencies of meta/execution-environment.yml.
 offline=(); unshare -n true 2>/dev/null && offline=(unshare -n)
-rm -rf .build/ee-context
-"${offline[@]}" ansible-builder create -f awx/execution-environment.yml -c .build/ee-context >/dev/null
-version=$(sed -n 's/^version: *//p' galaxy.yml)
-test -f ".build/ee-context/_build/collections/ainative-security-$version.tar.gz" \
-  || { echo "the EE context does not hold ainative-security-$version.tar.gz" >&2; exit 1; }
-grep -q "name: collections/ainative-security-$version.tar.gz" .build/ee-context/_build/requirements.yml \
-  || { echo "awx/ee/requirements.yml does not install ainative-security-$version.tar.gz" >&2; exit 1; }
-grep -q '^FROM .* AS final' .build/ee-context/Containerfile || { echo "no final stage in the EE Containerfile" >&2; exit 1; }
-"${offline[@]}" ansible-builder introspect .build/installed --write-pip .build/ee-context/introspected-requirements.txt \
-  --write-bindep .build/ee-context/introspected-bindep.txt >/dev/null
+installed=$installed_root
+context=.build/ee-context
+rm -rf "$context"
+"${offline[@]}" ansible-builder create -f "$installed/awx/execution-environment.yml" -c "$context" >/dev/null
+grep -q '^FROM .* AS final' "$context/Containerfile" || { echo "no final stage in the EE Containerfile" >&2; exit 1; }
+for path in MANIFEST.json meta/execution-environment.yml meta/ee-requirements.txt meta/ee-bindep.txt plugins/modules/findings_report.py; do
+  cmp -s "$installed/$path" "$context/_build/collections/ainative.security/$path" \
+    || { echo "the EE context's collection lacks the installed $path" >&2; exit 1; }
+done
+version=$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["collection_info"]["version"])' "$installed/MANIFEST.json")
+(cd "$context/_build" && python - <<'PY'
+import yaml
+wanted = [c for c in yaml.safe_load(open("requirements.yml"))["collections"] if c["name"].startswith("collections/")]
+assert wanted == [{"name": "collections/ainative.security", "type": "dir"}], wanted
+yaml.safe_dump({"collections": wanted}, open("ours.yml", "w"))
+PY
+ANSIBLE_COLLECTIONS_PATH=$PWD/ee-proof "${offline[@]}" ansible-galaxy collection install --offline --no-deps -r ours.yml -p ee-proof >/dev/null)
+got=$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["collection_info"]["version"])' \
+  "$context/_build/ee-proof/ansible_collections/ainative/security/MANIFEST.json")
+[ "$got" = "$version" ] || { echo "the EE installs ainative.security $got, the installed collection is $version" >&2; exit 1; }
+"${offline[@]}" ansible-builder introspect "$context/_build/ee-proof" --write-pip "$context/introspected-requirements.txt" \
+  --write-bindep "$context/introspected-bindep.txt" >/dev/null
+rm -rf "$context/_build/ee-proof" "$context/_build/ours.yml"
 for req in boto3 hvac cryptography; do
-  grep -q "^$req.*# from collection ainative.security" .build/ee-context/introspected-requirements.txt \
+  grep -q "^$req.*# from collection ainative.security" "$context/introspected-requirements.txt" \
     || { echo "ansible-builder does not see $req in the installed collection's EE dependencies" >&2; exit 1; }
 done
-grep -q "# from collection ainative.security" .build/ee-context/introspected-bindep.txt \
+grep -q "# from collection ainative.security" "$context/introspected-bindep.txt" \
   || { echo "ansible-builder does not see the installed collection's system dependencies" >&2; exit 1; }
-echo "execution environment: ansible-builder create (offline) and introspect of the installed artifact ok"
+echo "execution environment: ansible-builder create (offline) from the installed $version, its galaxy step and introspect ok"
 
 # Run lab playbooks from the INSTALLED collection (ansible-playbook ainative.security.<name>): only the artifact
 # and the venv's bundled collections are on the path, never the working tree.

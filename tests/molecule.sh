@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every Molecule scenario of every role (roles/<role>/molecule/<scenario>/), on the local Podman image.
+# Every Molecule scenario of every role (roles/<role>/molecule/<scenario>/), on the local Podman images
+# (Debian 12 and Debian 13, one instance of each per scenario; lab/images/build.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ./lab/images/build.sh || exit 1

@@ -106,3 +106,31 @@ options:
         description: JUnit XML, for CI test views.
         type: path
 """
+
+    # The risk rules of the shared gate, apart so that a module documenting its own gate options
+    # (dataset_hash_verify, whose ignore is a list of globs) can still share them.
+    RISK_GATE = r"""
+options:
+  fail_on_kev:
+    description:
+      - Fail when an open vulnerability is in the CISA Known Exploited Vulnerabilities catalogue.
+      - Read from the finding's C(details.risk.kev); each risk option is a rule of its own, and any rule that
+        matches fails the gate, together with O(fail_on) and O(fail_on_ids).
+      - M(ainative.security.image_scan) reports vulnerabilities it has no KEV data for (no O(ainative.security.image_scan#module:kev_catalog)
+        and a scanner that reports none) as a coverage gap, so the rule cannot pass on what it could not judge.
+    type: bool
+    default: false
+    version_added: 0.2.0
+  fail_on_epss:
+    description:
+      - Fail when an open vulnerability's EPSS score (probability of exploitation in 30 days, V(0) to V(1)) is at
+        least this value.
+      - M(ainative.security.image_scan) reports a run with no EPSS data at all as a coverage gap.
+    type: float
+    version_added: 0.2.0
+  fail_on_cvss:
+    description:
+      - Fail when an open vulnerability's highest CVSS v3 or v4 base score (V(0) to V(10)) is at least this value.
+    type: float
+    version_added: 0.2.0
+"""

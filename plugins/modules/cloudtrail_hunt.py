@@ -47,6 +47,7 @@ extends_documentation_fragment:
   - ainative.security.attributes.action_group_security_aws
   - ainative.security.control
   - ainative.security.control.gate
+  - ainative.security.control.risk_gate
   - ainative.security.control.reports
   - ansible.builtin.files
   - amazon.aws.common.modules
@@ -306,8 +307,9 @@ verdict:
   type: str
 gate:
   description:
-    - The gate's decision - C(fail_on), C(fail_on_ids), C(failing), C(failing_ids), C(incomplete),
-      C(accepted_incomplete), C(report_only), C(failed), C(verdict) and C(reason).
+    - The gate's decision - C(fail_on), C(fail_on_ids), C(fail_on_kev), C(fail_on_epss), C(fail_on_cvss), C(rules)
+      (the rules findings matched), C(failing), C(failing_ids), C(incomplete), C(accepted_incomplete), C(report_only),
+      C(failed), C(verdict) and C(reason).
   returned: always
   type: dict
 coverage:

@@ -37,6 +37,7 @@ extends_documentation_fragment:
   - ainative.security.attributes
   - ainative.security.attributes.action_group_security
   - ainative.security.control
+  - ainative.security.control.risk_gate
   - ainative.security.control.reports
   - ansible.builtin.files
 attributes:
@@ -83,6 +84,28 @@ options:
       - The approved C(dataset_digest) of the manifest, V(sha256:<hex>), as returned by O(mode=create).
         The manifest is refused before any file is hashed when its entries do not produce this value.
     type: str
+  manifest_signature:
+    description:
+      - An OpenSSF model signing bundle over the manifest file, made by M(ainative.security.model_sign) (or the
+        C(model_signing) CLI) with O(ainative.security.model_sign#module:path) set to the manifest.
+      - The signature is checked, on the manifest's bytes as read once, before any digest in it is trusted.
+        When it is missing or does not verify with O(public_key) or O(certificate_chain), the result is one
+        V(CRITICAL) finding C(manifest-signature-invalid), no file is verified, and the run is incomplete.
+      - Needs the Python packages C(model-signing) and C(pyopenssl) on the managed host. O(manifest_digest)
+        stays for users without keys; both can be given.
+    type: path
+    version_added: 0.2.0
+  public_key:
+    description: The PEM public key that verifies O(manifest_signature) (the model_signing CLI's C(verify key) mode).
+    type: path
+    version_added: 0.2.0
+  certificate_chain:
+    description:
+      - PEM certificates that anchor trust in O(manifest_signature)'s signing certificate, root and intermediates.
+    type: list
+    elements: path
+    default: []
+    version_added: 0.2.0
   algorithm:
     description:
       - Hash algorithm. In O(mode=verify) the manifest's own algorithm is used; setting a different one is
@@ -175,10 +198,6 @@ options:
 notes:
   - The C(manifest_digest) is SHA-256 over the algorithm and the sorted (path, digest) pairs, so the same tree
     pinned as JSON or as C(sha256sum) text gives the same value.
-seealso:
-  - name: Dataset integrity guide
-    description: How to pin and verify datasets, and what each finding means.
-    link: https://example.invalid/ainative/security/docs/dataset_integrity.html
 """
 
 EXAMPLES = r"""
@@ -195,6 +214,19 @@ EXAMPLES = r"""
     path: /data/train
     manifest: /data/manifests/train.json
     manifest_digest: "{{ pinned.manifest_digest }}"
+
+- name: Sign the approved manifest once (release side) ...
+  ainative.security.model_sign:
+    path: /data/train/MANIFEST.json
+    signature: /data/train/MANIFEST.json.sig
+    private_key: /etc/ainative/keys/dataset-signing.pem
+
+- name: ... and verify it before any digest is trusted (training side)
+  ainative.security.dataset_hash_verify:
+    path: /data/train
+    manifest: /data/train/MANIFEST.json
+    manifest_signature: /data/train/MANIFEST.json.sig
+    public_key: /etc/ainative/keys/dataset-signing.pub
 
 - name: Verify a directory against a sha256sum file, report only
   ainative.security.dataset_hash_verify:
@@ -240,8 +272,9 @@ verdict:
   type: str
 gate:
   description:
-    - The gate's decision - C(fail_on), C(fail_on_ids), C(failing), C(failing_ids), C(incomplete),
-      C(accepted_incomplete), C(report_only), C(failed), C(verdict) and C(reason).
+    - The gate's decision - C(fail_on), C(fail_on_ids), C(fail_on_kev), C(fail_on_epss), C(fail_on_cvss), C(rules)
+      (the rules findings matched), C(failing), C(failing_ids), C(incomplete), C(accepted_incomplete), C(report_only),
+      C(failed), C(verdict) and C(reason).
   returned: always
   type: dict
 coverage:
@@ -292,6 +325,16 @@ manifest_digest:
   returned: when a manifest is used
   type: str
   sample: sha256:3f1d...
+manifest_signed:
+  description: True when O(manifest_signature) was given (its check is in RV(findings) and RV(coverage)).
+  returned: in verify mode with a manifest
+  type: bool
+  version_added: 0.2.0
+manifest_signer:
+  description: Who signed the manifest - the certificate subject, or the public key's hint - once the signature verified.
+  returned: in verify mode with a manifest
+  type: str
+  version_added: 0.2.0
 manifest_format:
   description: Format read or written, V(json) or V(sha256sum).
   returned: when a manifest is used
@@ -371,6 +414,9 @@ def main():
             manifest=dict(type="path"),
             manifest_format=dict(type="str", choices=["auto", "json", "sha256sum"], default="auto"),
             manifest_digest=dict(type="str"),
+            manifest_signature=dict(type="path"),
+            public_key=dict(type="path"),
+            certificate_chain=dict(type="list", elements="path", default=[]),
             algorithm=dict(type="str", choices=list(ALGORITHMS)),
             # 0.1.0's path globs replace the shared waiver list of the same name.
             ignore=dict(type="list", elements="str", default=[]),
@@ -387,7 +433,8 @@ def main():
         max_findings=100,
         reports=True,
         legacy_gate={"fail_on_mismatch": dataset.DEFAULT_GATE},
-        mutually_exclusive=[("digest", "manifest"), ("digest", "manifest_digest")],
+        mutually_exclusive=[("digest", "manifest"), ("digest", "manifest_digest"), ("digest", "manifest_signature"),
+                            ("public_key", "certificate_chain")],
         required_one_of=[("digest", "manifest")],
         required_if=[("mode", "create", ("manifest",))],
     )

@@ -16,7 +16,8 @@ description:
   - Reads the per-control report files the collection's playbooks write to C(ainative_report_dir)
     (C({"control", "verdict", "findings", "notes"}), optionally C(host), C(account) and C(coverage)) and/or
     reports and registered results passed in O(inputs), and aggregates every finding by control, host, cloud
-    account and severity. Every count is a sum over the inputs; nothing is de-duplicated or dropped.
+    account and severity. Every count is a sum over the inputs, except that the same finding (fingerprint,
+    host and account) read from two inputs counts once.
   - Each finding is checked against the collection's findings model and tagged with where it came from in
     C(details.origin) (report control, host, account, source file).
   - Its coverage unit is C(reports) - the input reports given, and those read and understood. An input that
@@ -27,12 +28,18 @@ description:
     (its C(coverage.accepted_incomplete)) stays accepted and is shown.
   - Writes, atomically and only when the content changed, the normalized JSON report, SARIF 2.1.0 (one run
     per module, host and account in each result's properties), JUnit XML (one suite per module, host and
-    target, and a coverage test case) and one self-contained HTML page (summary cards, an inline SVG chart
-    of open findings by control and severity, sortable tables by control - with each control's verdict and
-    coverage -, host and account, a sortable, filterable and paged findings table).
-    The page loads nothing from anywhere; its Content-Security-Policy forbids it.
-  - Each report is streamed to a temporary file in O(dest) and renamed into place, so a failed or killed
-    run leaves the previous report whole; 100,000 findings are never one string in memory.
+    target, and a coverage test case) and one self-contained HTML page - a verdict banner naming the gate
+    rule that decided it, the scope (hosts, accounts, time, collection version, each input's scanner and DB
+    version, O(commit)), summary cards, the trend since O(previous), an inline SVG chart of open findings by
+    control and severity, a section per control (its status under this gate, the verdict it reported itself,
+    coverage, notes and its most severe open findings, expandable), tables by host and account, and a
+    searchable, sortable, paged findings table filtered by severity, status, control or trend, each finding
+    expandable (remediation, installed and fixed version, expected and actual values, evidence, CVSS, EPSS,
+    KEV, link). The page loads nothing from anywhere; its Content-Security-Policy forbids it.
+  - The reports are published as one set - each streamed to a temporary file in O(dest), then all renamed
+    into place under a journal - so a failed or killed run leaves the whole previous set (or, once renaming
+    began, the whole new one after the next run), never a new JSON beside an old page. The next run removes
+    the temporary files a killed run left; 100,000 findings are never one string in memory.
   - A SARIF run keeps at most 5,000 results (GitHub code scanning's limit), the open ones first and the
     most severe first; a capped run says in its C(properties) (C(resultsTotal), C(resultsOmitted),
     C(resultsLimit)) and in a warning notification how many were left out. The JSON report, JUnit and the
@@ -48,6 +55,7 @@ extends_documentation_fragment:
   - ainative.security.attributes.action_group_security
   - ainative.security.control
   - ainative.security.control.gate
+  - ainative.security.control.risk_gate
 attributes:
   check_mode:
     support: full
@@ -62,8 +70,9 @@ options:
   src_dir:
     description:
       - Directory holding the per-control report files (C(*.json)), usually C(ainative_report_dir).
-      - Every C(*.json) file in it is an input; this module's own outputs are never read back. A file that
-        is not a findings report is missed (see RV(coverage)).
+      - Every C(*.json) file in it is an input; this module's own outputs are never read back (one found there
+        is named in RV(notes); pass it in O(inputs) to read it). A file that is not a findings report is missed
+        (see RV(coverage)).
       - At least one of O(src_dir) and O(inputs) is required.
     type: path
   inputs:
@@ -71,6 +80,10 @@ options:
       - Reports passed directly, each a dict with a C(findings) list and optionally C(control), C(host),
         C(account), C(verdict), C(notes) and C(coverage) (a control's report, or a registered result of one
         of the collection's modules), or a bare list of findings.
+      - A findings_report JSON report (or its registered result) passed back in is read as what it
+        aggregated - each finding keeps its report control, host, account, fingerprint and status, each control
+        its verdict and coverage, and the report's gate decision is kept in RV(inputs) - so the verdict and
+        counts come out the same.
       - A registered result of a failed task without findings, or of a skipped task, is an input with the
         verdict V(error) (so the aggregate is incomplete). For a loop, pass its C(results) list.
       - Called O(reports) in 0.1.0; that name is deprecated because every other control's O(reports) names
@@ -135,6 +148,22 @@ options:
     type: list
     elements: str
     default: []
+  previous:
+    description:
+      - Path of an earlier JSON report of this module (its C(findings-report.json)); the page, RV(trend) and
+        the JSON report's C(meta.trend) then say which open findings are new, fixed, now ignored and still
+        open, matched by fingerprint.
+      - Only the findings open in that report count as open then; a finding open now is new or still open
+        whatever that report says about it. The trend is information; the gate never reads it.
+      - The run fails with one message when the file is not a JSON report of findings_report.
+    type: path
+    version_added: 0.2.0
+  commit:
+    description:
+      - A source revision (for example the git commit of the playbooks or of the scanned code) named in the
+        page's scope and in the JSON report's C(meta.scope).
+    type: str
+    version_added: 0.2.0
   html_max_rows:
     description:
       - Rows per page of the HTML findings table (filtering and sorting cover every finding; counts are
@@ -150,9 +179,6 @@ seealso:
   - module: ansible.builtin.set_stats
   - plugin: ainative.security.control_report
     plugin_type: filter
-  - name: Findings report guide
-    description: What the report holds, how AWX workflows use its stats, how to gate a job on it.
-    link: https://example.invalid/ainative/security/docs/findings_report.html
 """
 
 EXAMPLES = r"""
@@ -260,11 +286,28 @@ stats:
   sample: {"verdict": "findings", "failed": false, "total": 76, "open": 71, "controls": {"falco": {"verdict": "findings", "open": 7}}}
 gate:
   description:
-    - The gate's decision - C(fail_on), C(fail_on_ids), C(failing), C(failing_ids), C(incomplete),
-      C(accepted_incomplete), C(report_only), C(failed), C(verdict) and C(reason).
+    - The gate's decision - C(fail_on), C(fail_on_ids), C(fail_on_kev), C(fail_on_epss), C(fail_on_cvss), C(rules)
+      (the rules findings matched), C(failing), C(failing_ids), C(incomplete), C(accepted_incomplete), C(report_only),
+      C(failed), C(verdict) and C(reason).
     - Also, as in 0.1.0, C(reasons), C(failing_count), C(failed_controls), C(fail_controls) and C(fail_on_verdict).
+    - C(controls) - each control's status under this gate (C(verdict) - V(fail), V(incomplete), V(findings) or
+      V(pass), decided with the same rules as RV(verdict) - and C(failing), its open findings that fail the
+      gate). The page shows it beside the verdict the control reported itself (RV(controls)).
+    - C(accepted_incomplete_inputs) - each input's accepted-incomplete reason (C(source), C(control), C(reason);
+      at most 20, C(accepted_incomplete_inputs_count) counts all); C(accepted_incomplete) names them after
+      this run's own O(accept_incomplete) reason.
   returned: always
   type: dict
+trend:
+  description:
+    - With O(previous), the trend since that report - C(previous), C(previous_generated_at),
+      C(previous_verdict), C(counts) (C(new), C(fixed), C(waived), C(still_open)), each list with at most 50
+      entries (C(fingerprint), C(id), C(control), C(severity), C(title), C(target)), most severe first, and
+      C(truncated). The JSON report's C(meta.trend) holds every fixed one and the fingerprints of the others.
+  returned: when O(previous) is given
+  type: dict
+  version_added: 0.2.0
+  sample: {"previous": "/srv/reports/findings-report.json", "counts": {"new": 2, "fixed": 1, "waived": 0, "still_open": 40}}
 reports:
   description: Each written (or, in check mode, would-be written) report, its path and whether it changed.
   returned: always
@@ -272,8 +315,10 @@ reports:
   sample: {"html": {"path": "/srv/reports/index.html", "changed": true}}
 inputs:
   description:
-    - The inputs read, each with its source, control, host, verdict, number of findings and C(incomplete)
-      (why it counts as incomplete, or null).
+    - The inputs read, each with its source, control, host, verdict, number of findings counted, C(duplicates)
+      (its findings already counted from an earlier input) and C(incomplete) (why it counts as incomplete,
+      or null); a findings_report read back also has its C(gate) (C(verdict), C(failed), C(reason), C(fail_on),
+      C(accepted_incomplete)).
   returned: always
   type: list
   elements: dict
@@ -311,6 +356,8 @@ def main():
             fail_on_verdict=dict(type="bool", default=False),
             fail_controls=dict(type="list", elements="str", default=[]),
             html_max_rows=dict(type="int", default=1000),
+            previous=dict(type="path"),
+            commit=dict(type="str"),
         ),
         gate=None,
         reports=False,  # its own outputs (dest, formats): 0.1.0's reports option was the inputs

@@ -19,6 +19,10 @@ description:
   - Several targets are scanned concurrently, at most O(concurrency) at a time.
   - Every finding uses the collection's shared findings model (id, kind, severity, package and versions or
     file and line, target, title, URL, status, fingerprint).
+  - Vulnerability findings keep their risk data in C(details.risk) - CVSS v2, v3 and v4 scores and vectors per
+    source, CWE ids, vendor severities, EPSS, the KEV flag, the published date and the image layer - for the
+    O(fail_on_kev), O(fail_on_epss) and O(fail_on_cvss) gates and SARIF's C(security-severity). EPSS and KEV come
+    from the scanner (Grype) or from the offline files O(kev_catalog) and O(epss_scores).
   - Applies a triage policy (ignore entries with a reason and an expiry date, C(.trivyignore),
     C(.trivyignore.yaml), OpenVEX documents), optionally keeps only findings new against a baseline report,
     and fails when open findings reach O(fail_on) or match O(fail_on_ids), unless O(report_only=true).
@@ -42,6 +46,7 @@ extends_documentation_fragment:
   - ainative.security.attributes.action_group_security
   - ainative.security.control
   - ainative.security.control.gate
+  - ainative.security.control.risk_gate
   - ainative.security.control.reports
   - ansible.builtin.files
 attributes:
@@ -67,9 +72,12 @@ options:
             content; an OCI archive is unpacked to a layout directory for the scanner) or an OCI layout directory.
           - V(directory) is a source or model directory, V(rootfs) an unpacked root file system,
             V(sbom) a CycloneDX or SPDX JSON file, V(iac) a directory of Terraform, Dockerfiles or Kubernetes manifests.
+          - V(tfplan) (since 0.2.0) is a Terraform plan as JSON (C(terraform show -json PLANFILE)); the file must have
+            C(format_version), C(terraform_version) and C(planned_values) or C(resource_changes), and a resource
+            for each planned one, or the target is not scanned and says why.
         type: str
         required: true
-        choices: [image, archive, directory, rootfs, sbom, iac]
+        choices: [image, archive, directory, rootfs, sbom, iac, tfplan]
       ref:
         description: The image reference or the path on the managed host.
         type: str
@@ -85,10 +93,18 @@ options:
         elements: str
         choices: [vuln, secret, misconfig]
   scanner:
-    description: The scanner backend. Grype scans vulnerabilities only.
+    description:
+      - The scanner backend. Grype scans vulnerabilities only.
+      - V(checkov) (since 0.2.0) is a second IaC engine for V(iac), V(directory) and V(tfplan) targets (misconfig
+        only; any other target type fails the task). It runs offline from its own venv (C(make setup) links
+        C(.venv/bin/checkov)). Offline it reports no severity, so a check mapped to a Trivy check takes that
+        check's severity and any other check is V(HIGH). Its C(checkov:skip) comments and a C(.checkov.yaml) in the
+        scanned tree are not obeyed (waivers come from the playbook), and a file it cannot parse is a coverage miss.
+      - Where both engines check the same control, a finding carries C(details.canonical_id) and the other
+        engine's id in C(details.aliases), so O(fail_on_ids) and O(ignore) entries match either id.
     type: str
     default: trivy
-    choices: [trivy, grype]
+    choices: [trivy, grype, checkov]
   scanner_path:
     description: Path of the scanner binary (or a directory holding it); found on E(PATH) when omitted.
     type: path
@@ -96,7 +112,7 @@ options:
     description:
       - Scanners for every target without its own O(targets[].scanners).
       - Default per type; V(image), V(archive) and V(directory) get all three, V(rootfs) vuln and secret,
-        V(sbom) vuln, V(iac) misconfig.
+        V(sbom) vuln, V(iac) and V(tfplan) misconfig.
     type: list
     elements: str
     choices: [vuln, secret, misconfig]
@@ -123,6 +139,27 @@ options:
     type: list
     elements: path
     default: []
+  kev_catalog:
+    description:
+      - CISA's Known Exploited Vulnerabilities catalogue (C(known_exploited_vulnerabilities.json)) on the managed
+        host. A vulnerability whose id, alias or related id it lists gets C(details.risk.kev=true), every other one
+        C(false); O(fail_on_kev) gates on that.
+      - Read offline, nothing is fetched; its C(catalogVersion) and C(dateReleased) go into the notes and the JSON
+        report. A file that is not a KEV catalogue fails the task.
+      - Without it, Trivy findings have no KEV data (Grype with a schema v6 DB has its own), so O(fail_on_kev)
+        makes the run incomplete.
+    type: path
+    version_added: 0.2.0
+  epss_scores:
+    description:
+      - FIRST's EPSS scores CSV (C(epss_scores-YYYY-MM-DD.csv.gz), gzip or plain) on the managed host. Each
+        vulnerability's CVE gets C(details.risk.epss) (score and percentile, V(0) to V(1)); O(fail_on_epss)
+        gates on the score. The file's score is used over the scanner's.
+      - Read offline and streamed (only the findings' CVEs are kept); its score date goes into the notes and the
+        JSON report. A file that is not an EPSS CSV fails the task.
+      - Without it and without EPSS from the scanner (Trivy has none), O(fail_on_epss) makes the run incomplete.
+    type: path
+    version_added: 0.2.0
   cache_dir:
     description: Scanner cache directory (Trivy C(--cache-dir), Grype E(GRYPE_DB_CACHE_DIR)) holding the vulnerability DB.
     type: path
@@ -143,10 +180,79 @@ options:
     description: Seconds one scanner run may take before it is stopped.
     type: int
     default: 600
+  iac_policies:
+    description:
+      - Custom Rego checks run by Trivy's embedded OPA on V(iac), V(directory) and V(tfplan) targets (Trivy only).
+        Their findings are misconfigurations with the check's own id (METADATA C(custom.id), C(custom.avd_id) an
+        alias); role M(ainative.security.scan_gate) ships an example bundle.
+      - A check or data file that does not load (syntax, type or data error) fails the task with the file and
+        Trivy's reason; the scan never goes on without it.
+    type: dict
+    version_added: 0.2.0
+    suboptions:
+      checks:
+        description: C(.rego) files or folders of them (searched recursively) on the managed host.
+        type: list
+        elements: path
+        required: true
+      data:
+        description: YAML or JSON data files or folders the checks read under C(data) (such as allowed KMS keys).
+        type: list
+        elements: path
+        default: []
+      namespaces:
+        description:
+          - Rego packages to run; a check runs when its package is one of them or under one (V(user.ainative)
+            runs V(user.ainative.s3)). Empty runs every package the checks declare.
+          - A namespace that no check declares fails the task (it would run nothing).
+        type: list
+        elements: str
+        default: []
+      builtin:
+        description: Also report Trivy's own checks; V(false) keeps only the custom checks' findings.
+        type: bool
+        default: true
   concurrency:
     description: Targets scanned at the same time.
     type: int
     default: 2
+  licenses:
+    description:
+      - Licence policy (Trivy only). Trivy's licence scanner runs on every target and each declared licence
+        that breaks the policy is a C(license) finding whose id is the licence as declared (V(license-unknown)
+        for a package that declares none); C(details.decision) is V(denied), V(not_allowed) or V(unknown).
+      - Licences are SPDX expressions. V(A OR B) passes when one branch passes (the licensee may choose it) and
+        is denied only when every branch is; V(A AND B) needs every part to pass and is denied when any part is;
+        V(X WITH exception) is judged as V(X) unless the whole expression is on the allow list.
+      - Ids compare in any case; V(X+) means V(X-or-later) and a bare GNU id (V(GPL-3.0)) means V(X-only).
+    type: dict
+    version_added: 0.2.0
+    suboptions:
+      allow:
+        description:
+          - SPDX ids or globs. When not empty, any licence not matched is a finding at O(licenses.severity).
+          - V(X-or-later) is allowed when V(X-only) is listed.
+        type: list
+        elements: str
+        default: []
+      deny:
+        description:
+          - SPDX ids or globs; a denied licence is a finding at O(licenses.severity), also when allowed.
+          - An entry denies the licence's whole version family, so V(GPL-3.0) or V(GPL-3.0*) also denies
+            V(GPL-3.0-only), V(gpl-3.0-or-later) and V(GPL-3.0+).
+        type: list
+        elements: str
+        default: []
+      severity:
+        description: Severity of a denied or not allowed licence.
+        type: str
+        default: HIGH
+      unknown:
+        description:
+          - Severity of a package that declares no licence, or (with no O(licenses.allow) list) a licence
+            Trivy cannot name; V(none) reports neither.
+        type: str
+        default: MEDIUM
   reports:
     description:
       - Reports to write on the managed host (parent directories are created). Each is written atomically and
@@ -223,6 +329,45 @@ EXAMPLES = r"""
     fail_on: none
     fail_on_ids: [AVD-AWS-0088, AVD-GCP-0034]
 
+- name: Refuse Terraform and its plan that break the organization's own Rego checks
+  ainative.security.image_scan:
+    targets:
+      - type: iac
+        ref: /srv/infra
+      - type: tfplan
+        ref: /srv/infra/plan.json   # terraform show -json tfplan > plan.json
+    iac_policies:
+      checks: [/opt/ainative/rego/checks]
+      data: [/etc/ainative/allowed_kms_keys.yaml]
+      namespaces: [user.ainative]
+      builtin: false
+
+- name: Refuse known exploited or likely exploited vulnerabilities, whatever their severity, from offline data
+  ainative.security.image_scan:
+    targets:
+      - type: archive
+        ref: /srv/build/model-server.tar
+    offline: true
+    fail_on: none
+    fail_on_kev: true
+    fail_on_epss: 0.5
+    fail_on_cvss: 9.0
+    kev_catalog: /srv/feeds/known_exploited_vulnerabilities.json
+    epss_scores: /srv/feeds/epss_scores-current.csv.gz
+
+- name: Refuse GPL-3.0 code in the model-server image and write its CycloneDX BOM
+  ainative.security.image_scan:
+    targets:
+      - type: archive
+        ref: /srv/build/model-server.tar
+        name: model-server
+    licenses:
+      allow: [MIT, Apache-2.0, BSD-*, ISC, Zlib, PSF-2.0]
+      deny: [GPL-3.0*, AGPL-*]
+      unknown: LOW
+    reports:
+      cyclonedx: /srv/reports/sbom
+
 - name: Audit with Grype without failing
   ainative.security.image_scan:
     scanner: grype
@@ -271,8 +416,9 @@ verdict:
   type: str
 gate:
   description:
-    - The gate's decision - C(fail_on), C(fail_on_ids), C(failing), C(failing_ids), C(incomplete),
-      C(accepted_incomplete), C(report_only), C(failed), C(verdict) and C(reason).
+    - The gate's decision - C(fail_on), C(fail_on_ids), C(fail_on_kev), C(fail_on_epss), C(fail_on_cvss), C(rules)
+      (the rules findings matched), C(failing), C(failing_ids), C(incomplete), C(accepted_incomplete), C(report_only),
+      C(failed), C(verdict) and C(reason).
   returned: always
   type: dict
 coverage:
@@ -336,18 +482,32 @@ def argument_spec():
             name=dict(type="str"),
             scanners=dict(type="list", elements="str", choices=list(SCANNER_KINDS)),
         )),
-        scanner=dict(type="str", default="trivy", choices=["trivy", "grype"]),
+        scanner=dict(type="str", default="trivy", choices=["trivy", "grype", "checkov"]),
         scanner_path=dict(type="path"),
         scanners=dict(type="list", elements="str", choices=list(SCANNER_KINDS)),
         only_fixed=dict(type="bool", default=False),
         ignore_files=dict(type="list", elements="path", default=[]),
         vex=dict(type="list", elements="path", default=[]),
+        kev_catalog=dict(type="path"),
+        epss_scores=dict(type="path"),
         cache_dir=dict(type="path"),
         offline=dict(type="bool", default=False),
         skip_db_update=dict(type="bool", default=False),
         db_repository=dict(type="str"),
         timeout=dict(type="int", default=600),
+        iac_policies=dict(type="dict", options=dict(
+            checks=dict(type="list", elements="path", required=True),
+            data=dict(type="list", elements="path", default=[]),
+            namespaces=dict(type="list", elements="str", default=[]),
+            builtin=dict(type="bool", default=True),
+        )),
         concurrency=dict(type="int", default=2),
+        licenses=dict(type="dict", options=dict(
+            allow=dict(type="list", elements="str", default=[]),
+            deny=dict(type="list", elements="str", default=[]),
+            severity=dict(type="str", default="HIGH"),
+            unknown=dict(type="str", default="MEDIUM"),
+        )),
     )
 
 

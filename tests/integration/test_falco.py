@@ -89,7 +89,7 @@ def test_response_stops_named_container_and_spares_allow_listed(playbook, event_
     assert state in ("exited", "stopped")
 
 
-def test_response_pause_freezes_the_container_once(playbook):
+def test_response_pause_freezes_the_container_once_then_stop_ends_it(playbook):
     if not shutil.which("podman"):
         pytest.skip("podman is not installed")
     falco_data.start_container("falco-it-paused")
@@ -99,6 +99,6 @@ def test_response_pause_freezes_the_container_once(playbook):
         assert result.rc == 0, result
         state = subprocess.run(["podman", "container", "inspect", "--format", "{{.State.Status}}", "falco-it-paused"],
                                env=falco_data.podman_env(), stdout=subprocess.PIPE, check=True).stdout.decode().strip()
-        assert state == "paused"
+        assert state in ("exited", "stopped")
     finally:
         falco_data.remove_container("falco-it-paused")

@@ -4,13 +4,11 @@ import json
 import os
 import shutil
 import stat
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from lab import image_scan_fixtures
+from lab import harness, image_scan_fixtures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TARGETS = os.path.join(os.path.dirname(__file__), "playbooks", "image_scan")
@@ -36,13 +34,7 @@ def run_image_scan(fx, tmp_path):
     def run(args):
         data = {"scanner_path": TRIVY, "cache_dir": fx["cache_dir"], "offline": True}
         data.update(args)
-        path = tmp_path / "args.json"
-        path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": data}))
-        env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, ".build", "collections"))
-        proc = subprocess.run([sys.executable, "-m", "ansible_collections.ainative.security.plugins.modules.image_scan",
-                               str(path)], capture_output=True, env=env, timeout=600, check=False)  # rc 1 = gate failed
-        assert b"Traceback" not in proc.stderr, proc.stderr
-        return json.loads(proc.stdout)
+        return harness.run_module("image_scan", data, tmp_path)[1]  # rc 1 = gate failed
     return run
 
 

@@ -73,3 +73,12 @@ def test_scan_sign_verify_and_cli_interop(playbook, work):
     verified = _cli("verify", "key", os.path.join(root, "model"), "--signature", os.path.join(root, "model.sig"),
                     "--public_key", keys["public_key"])
     assert verified.returncode == 0, verified.stdout
+
+
+def test_dataset_manifest_signature_is_checked_before_the_digests(playbook, work, tmp_path):
+    data = models.model_tree(str(tmp_path / "data"), files=3, size=1024)
+    other = models.keys(str(tmp_path / "other-keys"))
+    result = playbook(os.path.join(PLAYBOOKS, "signed_manifest.yml"),
+                      extra_vars={"data": data, "keys": work["keys"], "other_keys": other})
+    assert result.rc == 0, result
+    assert "PRIVATE KEY" not in result.stdout

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from bench import _util, cloud_audit, dataset_hash_verify, image_scan
+from bench import _util, cloud_audit, dataset_hash_verify, iac_engines, image_scan
 
 TINY = 0.0005
 
@@ -30,6 +30,14 @@ def test_image_scan_bench_runs_at_a_tiny_size(tmp_path):
     text = image_scan.run(scale=TINY, rounds=1, data=str(tmp_path), warmup=False)[1]
     assert "raw `trivy fs --format json --output FILE`" in text and "overhead" in text
     assert "normalize 1000 Trivy findings" in text
+
+
+@pytest.mark.skipif(not (os.path.exists(iac_engines.TRIVY) and os.path.exists(iac_engines.CHECKOV)),
+                    reason="Trivy or Checkov is not installed (make setup)")
+def test_iac_engines_bench_runs_once(tmp_path):
+    text = iac_engines.run(rounds=1, data=str(tmp_path), warmup=False)[1]
+    assert "### iac_engines" in text and "`image_scan` scanner checkov" in text
+    assert len(_table_rows(text)) == 2 and "s3-bucket-kms-encryption" in text
 
 
 @pytest.mark.skipif(not (shutil.which("jq") and os.path.exists(cloud_audit.AWS)), reason="jq or the AWS CLI missing")

@@ -17,7 +17,8 @@ A finding has these keys (all always present; unknown values are ``None``)::
     location      dict: package, installed_version, fixed_version, path, line, resource
     url           primary reference
     status        open | ignored | expired_ignore | fixed
-    details       dict of control-specific facts (never secrets)
+    details       dict of control-specific facts (never secrets); a vulnerability may carry
+                  ``details["risk"]``, built by :func:`make_risk` (CVSS, CWE, EPSS, KEV, dates, layer)
     fingerprint   stable hash of (control, kind, id, target, package, path, resource); baselines compare
                   these. The line, the installed and the fixed version are left out on purpose, so a line
                   shift, an upgrade that keeps the hole or a DB update that adds a fix is not a new finding.
@@ -141,6 +142,54 @@ def make_finding(control, kind, finding_id, severity, title, target=None, locati
     }
 
 
+CVSS_VERSIONS = ("2.0", "3.0", "3.1", "4.0")
+
+
+def _unit_float(value, name, low, high):
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise FindingError("%s %r is not a number" % (name, value))
+    if not low <= number <= high:
+        raise FindingError("%s %r is outside %s-%s" % (name, value, low, high))
+    return number
+
+
+def make_risk(cvss=None, cwe=None, epss=None, epss_percentile=None, kev=None, published=None, layer=None,
+              vendor_severity=None):
+    """The risk data of a vulnerability finding, in one shape whatever the scanner.
+
+    ``cvss``: list of dicts ``{version, score, vector, source}``. ``cvss_score`` is the highest v3 or v4
+    score (v2 only when nothing newer is known), the number ``fail_on_cvss`` and SARIF's
+    ``security-severity`` read. ``kev``: True, False or None (unknown: no KEV data was available).
+    """
+    entries = []
+    for item in cvss or ():
+        score = _unit_float(item.get("score"), "CVSS score", 0.0, 10.0)
+        if score is None and not item.get("vector"):
+            continue
+        version = str(item.get("version") or "")
+        entries.append({"version": version, "score": score, "vector": item.get("vector") or None,
+                        "source": item.get("source") or None})
+    modern = [e["score"] for e in entries if e["score"] is not None and not e["version"].startswith("2")]
+    legacy = [e["score"] for e in entries if e["score"] is not None and e["version"].startswith("2")]
+    epss_score = _unit_float(epss, "EPSS score", 0.0, 1.0)
+    return {
+        "cvss": entries,
+        "cvss_score": max(modern or legacy) if (modern or legacy) else None,
+        "cwe": sorted(set(str(c).upper() for c in cwe or () if c)),
+        "epss": None if epss_score is None else {
+            "score": epss_score, "percentile": _unit_float(epss_percentile, "EPSS percentile", 0.0, 1.0)},
+        "kev": None if kev is None else bool(kev),
+        "published": published or None,
+        "layer": layer or None,
+        "vendor_severity": dict((str(k), v if v in SEVERITY_RANK else normalize_severity(v))
+                                for k, v in (vendor_severity or {}).items()),
+    }
+
+
 def summarize(findings):
     """Counts by severity, kind and status; ``open`` counts only findings with status open."""
     by_severity = dict((name, 0) for name in SEVERITIES)
@@ -161,13 +210,20 @@ def summarize(findings):
     }
 
 
+class SortedFindings(list):
+    """A list :func:`sort_findings` made: sorting it again returns it as it is. Every report format and the
+    result sort the same findings, and at 100,000 findings each sort costs a third of a second of keys."""
+
+
 def sort_findings(findings):
     """Most severe first, then by id and target, so reports and lists are stable."""
-    return sorted(
+    if isinstance(findings, SortedFindings):
+        return findings
+    return SortedFindings(sorted(
         findings,
         key=lambda f: (-SEVERITY_RANK[f["severity"]], f["control"] or "", f["id"], str(f["target"]),
                        str(f["location"].get("path") or f["location"].get("package") or "")),
-    )
+    ))
 
 
 def bounded(items, limit):

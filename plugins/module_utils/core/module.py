@@ -43,6 +43,8 @@ from ansible_collections.ainative.security.plugins.module_utils.core.waivers imp
 )
 
 COLLECTION = "ainative.security"
+# Kept equal to galaxy.yml's version by a unit test (a module on a managed host cannot read galaxy.yml).
+COLLECTION_VERSION = "0.2.0"
 DEPRECATED_IN = "1.0.0"
 NO_GATE = object()
 
@@ -52,6 +54,9 @@ def gate_spec(default=None):
     return dict(
         fail_on=dict(type="str", default=default),
         fail_on_ids=dict(type="list", elements="str", default=[]),
+        fail_on_kev=dict(type="bool", default=False),
+        fail_on_epss=dict(type="float"),
+        fail_on_cvss=dict(type="float"),
         accept_incomplete=dict(type="str"),
         report_only=dict(type="bool", default=False),
         ignore=dict(type="list", elements="dict", default=[], options=IGNORE_SPEC),
@@ -70,7 +75,9 @@ class Outcome(object):
     ``extra`` keys go into the result as they are (the control's own return values). ``waivers`` are
     extra ignore entries the playbook named (ignore files, VEX), ``report_meta`` goes into the JSON
     report, ``tool_version`` and ``extensions`` into SARIF, ``own_reports`` are reports the control
-    wrote itself (``{format: {"path", "changed"}}``).
+    wrote itself (``{format: {"path", "changed"}}``), ``extra_documents`` more files published in one set with the
+    reports (``{group: {"path": folder, "files": [(path, bytes)]}}``, e.g. image_scan's BOMs; the result
+    gets ``reports[group] = {"path", "files", "changed"}``).
     """
 
     def __init__(self, coverage, findings=None, notes=None, changed=False, **extra):
@@ -84,6 +91,7 @@ class Outcome(object):
         self.tool_version = None
         self.extensions = []
         self.own_reports = {}
+        self.extra_documents = {}
         self.diff = None
         self.msg = None
 
@@ -226,11 +234,15 @@ class ControlModule(object):
             return dict(outcome.own_reports)
         outputs = dict((k, v) for k, v in (self.params.get("reports") or {}).items()
                        if v and k in report_writer.FORMATS)
-        if not outputs:
+        if not outputs and not outcome.extra_documents:
             return dict(outcome.own_reports)
         before = read_bytes(outputs["json"]) if self.diff_mode and outputs.get("json") else None
+        extra = {}
+        for group, entry in outcome.extra_documents.items():
+            for index, (path, data) in enumerate(entry["files"]):
+                extra["%s/%d" % (group, index)] = (path, data)
         written = report_writer.write_reports(
-            outputs, outcome.findings, check_mode=self.check_mode, control=self.control,
+            outputs, outcome.findings, check_mode=self.check_mode, extra=extra, control=self.control,
             failing=decision["failing_fingerprints"], fail_on=decision["fail_on"], notes=outcome.notes,
             meta=outcome.report_meta, tool_version=outcome.tool_version, extensions=outcome.extensions,
             verdict_=decision["verdict"], coverage=outcome.coverage.as_dict(), gate=_public(decision))
@@ -243,6 +255,10 @@ class ControlModule(object):
         if self.diff_mode and written.get("json", {}).get("changed") and outcome.diff is None:
             outcome.diff = {"before_header": outputs["json"], "after_header": outputs["json"],
                             "before": _finding_lines(before), "after": _finding_lines_of(outcome.findings)}
+        for group, entry in outcome.extra_documents.items():
+            parts = [written.pop("%s/%d" % (group, index)) for index in range(len(entry["files"]))]
+            written[group] = {"path": entry["path"], "files": [p["path"] for p in parts],
+                              "changed": any(p["changed"] for p in parts)}
         written.update(outcome.own_reports)
         return written
 
@@ -264,8 +280,9 @@ class ControlModule(object):
         expired, gated = self._waive(outcome)
         decision = self.gate.decide(self.gate_scope(gated), outcome.coverage)
         summary = summarize(outcome.findings)
+        outcome.findings = sort_findings(outcome.findings)  # once, for every report and the result
         written = self.write_reports(outcome, decision, summary)
-        shown, truncated = bounded(sort_findings(outcome.findings), self.params.get("max_findings"))
+        shown, truncated = bounded(outcome.findings, self.params.get("max_findings"))
         result = dict(outcome.extra)
         result.update(
             changed=bool(outcome.changed or any(r.get("changed") for r in written.values())),

@@ -9,8 +9,9 @@
   code-scanning dashboards, suppressions for ignored findings, ``baselineState`` when known.
 * :func:`render_junit` - JUnit XML for CI: one suite per (control, target), one test case per finding;
   failing findings are ``<failure>``, ignored ones ``<skipped>``.
-* :func:`write_reports` - renders the asked formats and writes each atomically, only when its content
-  changed (reports hold no timestamps, so an unchanged scan rewrites nothing).
+* :func:`write_reports` - renders the asked formats and publishes them as one set (all old or all new, even
+  when the run is killed), each file only when its content changed (reports hold no timestamps, so an
+  unchanged scan rewrites nothing).
 
 Each format is written by a ``stream_*`` function into a file object, piece by piece (100,000 findings
 never become one string); ``render_*`` return the same bytes. Large lists (findings, SARIF results and
@@ -24,6 +25,7 @@ __metaclass__ = type
 import io
 import itertools
 import json
+import os
 import re
 
 try:
@@ -32,7 +34,7 @@ except ImportError:  # pragma: no cover - Python 2
     from urllib import quote
 
 from ansible_collections.ainative.security.plugins.module_utils.core.errors import InputError
-from ansible_collections.ainative.security.plugins.module_utils.core.fileio import read_regular_file, write_stream_if_changed
+from ansible_collections.ainative.security.plugins.module_utils.core.fileio import publish_set, read_regular_file
 from ansible_collections.ainative.security.plugins.module_utils.core.findings import (
     SEVERITY_RANK,
     sort_findings,
@@ -42,7 +44,6 @@ from ansible_collections.ainative.security.plugins.module_utils.core.findings im
 JSON_SCHEMA_ID = "ainative.security/findings/1"
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SARIF_VERSION = "2.1.0"
-INFORMATION_URI = "https://github.com/ainative/security"
 FORMATS = ("json", "sarif", "junit")
 # GitHub code scanning keeps only the 5,000 most severe results of a run (and takes 20 runs, 10 MB gzipped).
 SARIF_MAX_RESULTS = 5000
@@ -209,6 +210,14 @@ def _message(finding):
     return "; ".join(p.strip() for p in parts if p)
 
 
+def _security_severity(finding):
+    """The finding's CVSS score when it has one (what GitHub buckets on), else the severity's number."""
+    score = (finding["details"].get("risk") or {}).get("cvss_score")
+    if score is not None:
+        return "%.1f" % max(float(score), 0.1)
+    return SECURITY_SEVERITY[finding["severity"]]
+
+
 def _rule(finding):
     rule = {
         "id": finding["id"],
@@ -216,7 +225,7 @@ def _rule(finding):
         "shortDescription": {"text": finding["title"] or finding["id"]},
         "fullDescription": {"text": finding["title"] or finding["id"]},
         "defaultConfiguration": {"level": SARIF_LEVEL[finding["severity"]]},
-        "properties": {"security-severity": SECURITY_SEVERITY[finding["severity"]],
+        "properties": {"security-severity": _security_severity(finding),
                        "tags": ["security", finding["kind"], finding["control"] or "ainative"],
                        "precision": "very-high"},
     }
@@ -304,7 +313,8 @@ def sarif_document(findings, tool_name="ainative.security", tool_version=None, e
             if finding["id"] not in index:
                 index[finding["id"]] = len(rules)
                 rules.append(_rule(finding))
-        driver = {"name": "%s/%s" % (tool_name, control), "informationUri": INFORMATION_URI, "rules": Lines(rules)}
+        # No informationUri: the collection has no public home yet, and SARIF does not require one.
+        driver = {"name": "%s/%s" % (tool_name, control), "rules": Lines(rules)}
         if tool_version:
             driver["version"] = str(tool_version)
         tool = {"driver": driver}
@@ -492,23 +502,33 @@ def render(fmt, findings, control=None, failing=None, fail_on="HIGH", notes=None
                      verdict_, coverage, gate)
 
 
+def _producer(data):
+    return data if callable(data) else (lambda out: out.write(data))
+
+
+def write_report_set(documents, check_mode=False):
+    """Publish ``[(path, data)]`` as one unit (:func:`fileio.publish_set`): a kill at any point leaves the
+    whole previous set or the whole new one; ``data`` is bytes or a callable writing to a binary file object.
+    Only changed files are replaced; returns ``{path: changed}`` (check mode: would change)."""
+    try:
+        return publish_set([(path, _producer(data)) for path, data in documents], check_mode=check_mode,
+                           make_dirs=True)
+    except (IOError, OSError) as exc:
+        paths = ", ".join(path for path, dummy in documents)
+        raise ReportError("cannot write report %s: %s; check the directory exists and is writable" % (paths, exc))
+
+
 def write_report(path, data, check_mode=False):
     """Write ``data`` (bytes, or a callable writing to a binary file object) atomically when it differs
     from what ``path`` holds; return True if it (would) change."""
-    produce = data if callable(data) else (lambda out: out.write(data))
-    try:
-        return write_stream_if_changed(path, produce, check_mode=check_mode, make_dirs=True)["changed"]
-    except (IOError, OSError) as exc:
-        raise ReportError("cannot write report %s: %s; check the directory exists and is writable" % (path, exc))
+    return write_report_set([(path, data)], check_mode)[os.path.abspath(path)]
 
 
-def write_reports(outputs, findings, check_mode=False, **kwargs):
-    """Write each ``{format: path}``, streamed; return ``{format: {"path", "changed"}}``."""
-    written = {}
-    for fmt in FORMATS:
-        path = outputs.get(fmt)
-        if not path:
-            continue
-        written[fmt] = {"path": path, "changed": write_report(
-            path, lambda out, fmt=fmt: stream(out, fmt, findings, **kwargs), check_mode)}
-    return written
+def write_reports(outputs, findings, check_mode=False, extra=None, **kwargs):
+    """Write each ``{format: path}``, streamed, as one set with ``extra`` (``{name: (path, data)}``, e.g. a
+    control's SBOMs); return ``{format or name: {"path", "changed"}}``."""
+    named = [(fmt, outputs[fmt], lambda out, fmt=fmt: stream(out, fmt, findings, **kwargs))
+             for fmt in FORMATS if outputs.get(fmt)]
+    named.extend((name, path, data) for name, (path, data) in sorted((extra or {}).items()))
+    changed = write_report_set([(path, data) for dummy, path, data in named], check_mode)
+    return dict((name, {"path": path, "changed": changed[os.path.abspath(path)]}) for name, path, dummy in named)

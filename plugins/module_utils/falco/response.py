@@ -101,11 +101,12 @@ class Responder(object):
                 continue
             state = info.get("State") or {}
             running = state.get("Running") if isinstance(state, dict) else str(state).lower() == "running"
-            if self.action == "pause" and isinstance(state, dict) and state.get("Paused"):
+            paused = isinstance(state, dict) and bool(state.get("Paused"))
+            if self.action == "pause" and paused:
                 record.update(result="unchanged", reason="container is already paused")
                 records.append(record)
                 continue
-            if not running:
+            if not running and not paused:
                 record.update(result="unchanged", reason="container is not running")
                 records.append(record)
                 continue
@@ -113,7 +114,13 @@ class Responder(object):
                 record.update(result="would_%s" % self.action, reason="dry run")
                 records.append(record)
                 continue
-            if self.action == "stop":
+            note = None
+            if paused:
+                # A frozen process cannot take a stop signal (podman refuses to stop a paused container) and
+                # unpausing it would let it run again: SIGKILL ends it without thawing it.
+                argv = [binary, "kill", "--signal", "KILL", "--", cid]
+                note = "container was paused: killed with SIGKILL without unpausing it"
+            elif self.action == "stop":
                 argv = [binary, "stop", "--time", str(self.timeout), "--", cid]
             elif self.action == "pause":
                 # Frozen, not gone: its processes and file system stay for forensics.
@@ -124,7 +131,7 @@ class Responder(object):
             if rc != 0:
                 record.update(result="failed", reason=(err or out).strip()[-500:])
             else:
-                record.update(result=DONE[self.action], reason=None)
+                record.update(result=DONE[self.action], reason=note)
             records.append(record)
         return records
 

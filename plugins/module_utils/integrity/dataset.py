@@ -59,15 +59,21 @@ def manifest_format(fmt, manifest_path):
     return "json" if manifest_path.endswith(".json") else "sha256sum"
 
 
-def _manifest_relpath(params, root):
-    """The manifest's path relative to the root when it lies inside the tree it describes, else None."""
-    rel = os.path.relpath(os.path.abspath(params["manifest"]), os.path.abspath(root))
+def _manifest_relpath(params, root, key="manifest"):
+    """The manifest's (or its signature's) path relative to the root when it lies inside the tree it
+    describes, else None."""
+    rel = os.path.relpath(os.path.abspath(params[key]), os.path.abspath(root))
     return None if rel.startswith("..") else rel.replace(os.sep, "/")
 
 
+def _own_files(params, root):
+    """The manifest and its signature, when they lie inside the tree: never entries of the tree itself."""
+    return [rel for rel in (_manifest_relpath(params, root, key) for key in ("manifest", "manifest_signature")
+                            if params.get(key)) if rel]
+
+
 def _ignore_rules(params, root, patterns):
-    own = _manifest_relpath(params, root) if params.get("manifest") else None
-    return IgnoreRules(patterns, [own] if own else [])
+    return IgnoreRules(patterns, _own_files(params, root))
 
 
 def _check_root(path):
@@ -156,11 +162,36 @@ def verify_file(ctl):
     return out
 
 
-def _read_manifest(params):
+class ManifestNotTrusted(InputError):
+    """The manifest's signature is missing, unreadable or does not verify."""
+
+
+def _manifest_signer(params, data):
+    """Check ``manifest_signature`` over the manifest bytes before any digest is trusted.
+
+    Returns the signer, or None when no signature is asked for; raises InputError when it does not verify.
+    """
+    if not params.get("manifest_signature"):
+        return None
+    if not (params.get("public_key") or params.get("certificate_chain")):
+        raise InputError("manifest_signature needs public_key or certificate_chain to verify it with")
+    # Imported here: model-signing is needed only by users who sign their manifests.
+    from ansible_collections.ainative.security.plugins.module_utils.models.signing import verify_file_content
+    try:
+        return verify_file_content(data, params["manifest"], params["manifest_signature"], params.get("public_key"),
+                                   params.get("certificate_chain"))
+    except InputError as exc:
+        raise ManifestNotTrusted(exc.msg)
+
+
+def _read_manifest(params, signed=None):
+    """The manifest's format, algorithm, digests and sizes; ``signed(data)`` checks the bytes first."""
     path = params["manifest"]
     if not os.path.lexists(path):
         raise InputError("manifest %s does not exist; create it with mode=create" % path)
     data = read_regular_file(path, "manifest", limit=MANIFEST_LIMIT)
+    if signed is not None:
+        signed(data)
     fmt = params["manifest_format"]
     if fmt == "auto":  # by content when reading, whatever the file is called
         fmt = "json" if data.lstrip()[:1] == b"{" else "sha256sum"
@@ -173,7 +204,24 @@ def verify_tree(ctl, patterns):
     root = params["path"]
     _check_root(root)
     manifest_path = params["manifest"]
-    fmt, algorithm, digests, sizes = _read_manifest(params)
+    signer = {}
+
+    def check_signature(data):
+        signer["name"] = _manifest_signer(params, data)
+
+    try:
+        fmt, algorithm, digests, sizes = _read_manifest(params, check_signature)
+    except ManifestNotTrusted as exc:
+        # A manifest whose signature does not verify is an integrity finding, and nothing it lists is trusted.
+        cov = Coverage("files", asked=0)
+        cov.miss(manifest_path, "not trusted: its signature did not verify (finding manifest-signature-invalid)")
+        finding = fmodel.make_finding(CONTROL, "integrity", "manifest-signature-invalid", "CRITICAL",
+                                      "The manifest's signature does not verify, so no digest in it is trusted",
+                                      target=root, location={"path": manifest_path}, details={"reason": exc.msg})
+        out = Outcome(cov, [finding], changed=False, mode="verify", verified=False, manifest=manifest_path,
+                      target=root, manifest_signed=True, manifest_signer=None)
+        out.msg = "manifest %s not trusted: %s" % (manifest_path, exc.msg)
+        return out
     pinned = manifest.dataset_digest(algorithm, digests)
     if params.get("manifest_digest"):
         want = parse_digest(params["manifest_digest"], "sha256")[1]
@@ -185,7 +233,7 @@ def verify_tree(ctl, patterns):
     if own in digests:  # a manifest cannot pin its own content
         notes.append("the manifest lists itself (%s); that entry is not verified" % display_name(own, NAME_IN_MESSAGE))
         del digests[own]
-    outcome = engine.verify_tree(root, digests, sizes, algorithm, IgnoreRules(patterns, [own] if own else []),
+    outcome = engine.verify_tree(root, digests, sizes, algorithm, IgnoreRules(patterns, _own_files(params, root)),
                                  params["follow_symlinks"], params["workers"])
     if params["allow_extra"]:
         outcome["extra_allowed"] = outcome.pop("extra")
@@ -202,7 +250,8 @@ def verify_tree(ctl, patterns):
     counts["ignored"] = len(outcome["ignored"])
     limit = params["max_findings"]
     extra = dict(mode="verify", verified=verified, algorithm=algorithm, manifest=manifest_path, manifest_format=fmt,
-                 manifest_digest=pinned, target=root, counts=counts)
+                 manifest_digest=pinned, target=root, counts=counts,
+                 manifest_signed=bool(params.get("manifest_signature")), manifest_signer=signer.get("name"))
     for key in ("files", "bytes", "seconds", "throughput_mib_s"):
         extra[key] = outcome[key]
     truncated = False

@@ -327,6 +327,39 @@ def verify(ctl):
     return Outcome(cov, unsigned, **result)
 
 
+def verify_file_content(data, name, signature, public_key=None, certificate_chain=None):
+    """Verify an OpenSSF model signing bundle over one file's content, read once by the caller, so what the
+    caller parses is exactly what was verified (no swap between the check and the read).
+
+    Returns the signer (certificate subject or key hint); raises InputError with the reason otherwise.
+    """
+    _require()
+    bundle_data = read_regular_file(signature, "manifest_signature", limit=SIGNATURE_LIMIT)
+    bundle, serialization, resources = read_statement(bundle_data)
+    if len(resources) != 1:
+        raise InputError("manifest_signature %s signs %d files, not one manifest; sign the manifest file alone "
+                         "(ainative.security.model_sign with path set to the manifest)" % (signature, len(resources)))
+    work = tempfile.mkdtemp(prefix="ainative-signed-")
+    try:
+        copy = os.path.join(work, os.path.basename(name) or "manifest")
+        bundle_copy = os.path.join(work, ".signature")
+        for path, content in ((copy, data), (bundle_copy, bundle_data)):
+            with open(path, "wb") as handle:
+                handle.write(content)
+        hashing = ms_hashing.Config().use_file_serialization(
+            hashing_algorithm=serialization.get("hash_type") or "sha256", allow_symlinks=False)
+        _verifier({"public_key": public_key, "certificate_chain": certificate_chain or []}).set_hashing_config(
+            hashing.set_ignored_paths(paths=[], ignore_git_paths=False)).verify(copy, bundle_copy)
+    except InputError:
+        raise
+    except Exception as exc:  # pylint: disable=broad-except  # the library's crypto and hash errors vary; all mean "not verified"
+        raise InputError("manifest_signature %s does not verify %s with the given key or chain (%s)"
+                         % (signature, name, _first_line(exc, 300)))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return _signer(bundle)
+
+
 def _unsigned_by_signature(root, files, signed_ignore):
     """Findings for the files the signature's ignore_paths leave out but the verifier does not ignore."""
     # The library joins each to the root, so an absolute path inside the root counts too.

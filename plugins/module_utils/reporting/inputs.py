@@ -7,7 +7,12 @@ Each input is one unit of the aggregate's coverage (``reports``). An input that 
 findings report or holds a finding outside the findings model is missed, with the reason. An input that
 is read but says its own run was incomplete (its coverage, or the verdict ``incomplete`` or ``error``),
 or whose findings were truncated, is examined and missed too: the aggregate cannot be more complete
-than what it aggregates. A control's own accepted gap (``accept_incomplete``) stays accepted.
+than what it aggregates. A control's own accepted gap (``accept_incomplete``) stays accepted, and its
+reason is carried into the aggregate's gate (``accepted``).
+
+A findings_report output passed back in (an aggregate) is read as what it aggregated: each finding keeps its
+control, host and account (``details.origin``), fingerprint and status; each control keeps the verdict,
+notes and coverage the aggregate recorded (``aggregate``), and the aggregate's gate decision is kept.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -29,6 +34,9 @@ CONTROL = "findings_report"
 INCOMPLETE_VERDICTS = ("incomplete", "error")
 _REQUIRED = ("id", "control", "kind", "severity", "title", "status")
 _NOTE_LIMIT = 1024
+_REASON_LIMIT = 256
+ACCEPTED_LIMIT = 20  # accepted-incomplete reasons carried per aggregate
+_GATE_KEYS = ("verdict", "failed", "reason", "fail_on", "accepted_incomplete")
 
 
 def _text(value):
@@ -89,6 +97,11 @@ def report_from_result(result, host=None, control=None):
                   findings=findings, notes=[str(n) for n in result.get("notes") or [] if n is not None])
     if isinstance(result.get("coverage"), dict):
         report["coverage"] = result["coverage"]
+    # The scanner and its DB, for the page's scope: a registered result's, or a JSON report's meta.
+    meta = result.get("meta") if isinstance(result.get("meta"), dict) else {}
+    scanner = result.get("scanner") or meta.get("scanner")
+    if isinstance(scanner, dict):
+        report["scanner"] = dict((k, scanner.get(k)) for k in ("name", "version", "db"))
     if result.get("findings_truncated"):
         report["findings_truncated"] = True
     return report
@@ -110,6 +123,50 @@ def _incomplete(report):
     return None
 
 
+def _accepted(report, name):
+    """The accepted-incomplete reasons an input carries: ``[{"source", "control", "reason"}]`` (bounded)."""
+    coverage = report.get("coverage") if isinstance(report.get("coverage"), dict) else {}
+    control = report["control"] or (CONTROL if report.get("aggregate") is not None else "no control")
+    accepted = []
+    if coverage.get("accepted_incomplete"):
+        accepted.append({"source": name, "control": control,
+                         "reason": bounded_text(coverage["accepted_incomplete"], _REASON_LIMIT)})
+    gate = (report.get("aggregate") or {}).get("gate") or {}
+    for inner in gate.get("accepted_incomplete_inputs") or []:
+        if isinstance(inner, dict) and inner.get("reason"):
+            accepted.append({"source": bounded_text("%s: %s" % (name, inner.get("source")), _REASON_LIMIT),
+                             "control": _text(inner.get("control")) or "no control",
+                             # room for the "...(N characters)" mark of a reason bounded once already
+                             "reason": bounded_text(inner["reason"], _REASON_LIMIT + 32)})
+    return accepted[:ACCEPTED_LIMIT]
+
+
+def is_registered_aggregate(doc):
+    """A registered result of findings_report (it names no control: its findings carry their own)."""
+    return (isinstance(doc, dict) and not doc.get("control") and isinstance(doc.get("controls"), dict)
+            and isinstance(doc.get("stats"), dict) and isinstance(doc.get("inputs"), list))
+
+
+def _aggregate_view(doc):
+    """What an aggregate (a findings_report output, or its registered result) says per control and of its gate."""
+    meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else {}
+    table = meta.get("by_control") if isinstance(meta.get("by_control"), dict) else doc.get("controls")
+    by_control = {}
+    for control, entry in (table if isinstance(table, dict) else {}).items():
+        if not isinstance(entry, dict):
+            continue
+        by_control[str(control)] = {
+            "verdict": _text(entry.get("verdict")),
+            "notes": [str(n) for n in entry.get("notes") or [] if n is not None][:50],
+            "coverage": [dict(row) for row in entry.get("coverage") or [] if isinstance(row, dict)],
+            "hosts": [str(h) for h in entry.get("hosts") or [] if h is not None]}
+    gate = doc.get("gate") if isinstance(doc.get("gate"), dict) else {}
+    kept = dict((k, gate.get(k)) for k in _GATE_KEYS if k in gate)
+    if isinstance(gate.get("accepted_incomplete_inputs"), list):
+        kept["accepted_incomplete_inputs"] = gate["accepted_incomplete_inputs"][:ACCEPTED_LIMIT]
+    return {"by_control": by_control, "gate": kept}
+
+
 class Inputs(object):
     """Collects the sources of the aggregate and counts them as coverage units."""
 
@@ -125,12 +182,16 @@ class Inputs(object):
         ``owned``: nothing else uses ``doc`` (it was read from a file), so its findings list may be changed.
         """
         if isinstance(doc, dict) and doc.get("control") == CONTROL and not own_output_allowed:
-            return  # our own output, never an input
+            # A findings_report output in the directory (an older one, maybe stale) is not an input.
+            self.notes.append("skipped %s: a findings_report output; pass it in inputs to read it back" % name)
+            return
         self.coverage.asked += 1
         try:
             report = report_from_result(doc)
-            if report["control"] == CONTROL:
-                report["control"] = None  # an aggregate passed in by hand: its findings keep their controls
+            if report["control"] == CONTROL or is_registered_aggregate(doc):
+                # An aggregate passed back in: its findings keep their report controls (details.origin).
+                report["control"] = None
+                report["aggregate"] = _aggregate_view(doc)
             # A document read from a file is rebuilt in place: each read finding is freed as soon as its
             # checked copy exists (100,000 findings are not held twice). A passed-in one is left as it is.
             findings = report["findings"] if owned else list(report["findings"])
@@ -144,6 +205,7 @@ class Inputs(object):
         self.coverage.add()
         report["source"] = name
         report["incomplete"] = _incomplete(report)
+        report["accepted"] = [] if report["incomplete"] else _accepted(report, name)
         if report["incomplete"]:
             self.coverage.miss(name, report["incomplete"])
             control = report["control"] or "no control"

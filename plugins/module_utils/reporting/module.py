@@ -19,13 +19,14 @@ import os
 
 from ansible_collections.ainative.security.plugins.module_utils.core import reports
 from ansible_collections.ainative.security.plugins.module_utils.core.coverage import Coverage
-from ansible_collections.ainative.security.plugins.module_utils.core.errors import InputError
+from ansible_collections.ainative.security.plugins.module_utils.core.errors import InputError, bounded_text
 from ansible_collections.ainative.security.plugins.module_utils.core.fileio import read_bytes
 from ansible_collections.ainative.security.plugins.module_utils.core.findings import SEVERITY_RANK, gc_paused
 from ansible_collections.ainative.security.plugins.module_utils.core.module import ControlModule, Outcome
 from ansible_collections.ainative.security.plugins.module_utils.reporting import aggregate as agg_mod
-from ansible_collections.ainative.security.plugins.module_utils.reporting.html import stream_html
-from ansible_collections.ainative.security.plugins.module_utils.reporting.inputs import CONTROL, Inputs
+from ansible_collections.ainative.security.plugins.module_utils.reporting import trend as trend_mod
+from ansible_collections.ainative.security.plugins.module_utils.reporting.html import report_scope, stream_html
+from ansible_collections.ainative.security.plugins.module_utils.reporting.inputs import ACCEPTED_LIMIT, CONTROL, Inputs
 
 REPORT_SCHEMA = "ainative.security/findings-report/1"
 FORMATS = ("json", "sarif", "junit", "html")
@@ -50,7 +51,14 @@ class ReportModule(ControlModule):
     def write_reports(self, outcome, decision, summary):
         # Runs after the base's decision and before it builds the result: the one place that sees both.
         verdict_gate(decision, outcome, self.params)
-        outcome.extra["stats"] = agg_mod.stats(outcome.aggregate, summary, decision["verdict"], decision["failed"])
+        # Each control's status from the same decision as the verdict (the page and the JSON report show it).
+        decision["controls"] = agg_mod.control_verdicts(outcome.aggregate["by_control"], outcome.findings, decision,
+                                                        decision["fail_controls"])
+        if outcome.previous is not None:
+            outcome.trend = trend_mod.compare(outcome.findings, outcome.previous)
+            outcome.extra["trend"] = trend_mod.result_view(outcome.trend)
+        outcome.extra["stats"] = agg_mod.stats(outcome.aggregate, summary, decision["verdict"], decision["failed"],
+                                               decision["controls"])
         documents = render_documents(outcome, decision, summary, self.params)
         with gc_paused():
             return write_documents(outcome, documents, self.check_mode, self.diff_mode)
@@ -63,6 +71,9 @@ class ReportOutcome(Outcome):
         super(ReportOutcome, self).__init__(coverage, findings, notes, **extra)
         self.aggregate = aggregate
         self.outputs = outputs
+        self.previous = None  # trend.load_previous of the previous option
+        self.trend = None
+        self.scope = None
 
 
 def write_documents(outcome, documents, check_mode=False, diff_mode=False):
@@ -75,11 +86,10 @@ def write_documents(outcome, documents, check_mode=False, diff_mode=False):
             before = read_bytes(outputs["json"])
         except (IOError, OSError):
             before = b"(unreadable)"
-    written = {}
-    for fmt in FORMATS:
-        if fmt in documents:
-            written[fmt] = {"path": outputs[fmt],
-                            "changed": reports.write_report(outputs[fmt], documents[fmt], check_mode)}
+    # One set: a run killed mid-write leaves the previous JSON, SARIF, JUnit and page, never a mix.
+    listed = [fmt for fmt in FORMATS if fmt in documents]
+    changed = reports.write_report_set([(outputs[fmt], documents[fmt]) for fmt in listed], check_mode)
+    written = dict((fmt, {"path": outputs[fmt], "changed": changed[os.path.abspath(outputs[fmt])]}) for fmt in listed)
     if diff_mode and written.get("json", {}).get("changed"):
         outcome.diff = {"before_header": outputs["json"], "after_header": outputs["json"],
                         "before": _brief(before), "after": _view(documents["json"].document)}
@@ -113,6 +123,22 @@ def verdict_gate(decision, outcome, params):
         decision.update(failed=True, verdict="fail", reason="; ".join(reasons))
     decision.update(fail_controls=sorted(scope), fail_on_verdict=bool(params.get("fail_on_verdict")),
                     failing_count=decision["failing"], failed_controls=failed_controls, reasons=reasons)
+    accepted_gate(decision, outcome.aggregate["accepted"])
+
+
+def accepted_gate(decision, accepted):
+    """Name each input's accepted-incomplete reason in the aggregate's gate: the structured list
+    (``accepted_incomplete_inputs``, bounded) and ``accepted_incomplete``, after the aggregate's own reason."""
+    decision["accepted_incomplete_inputs"] = accepted[:ACCEPTED_LIMIT]
+    decision["accepted_incomplete_inputs_count"] = len(accepted)
+    if not accepted:
+        return
+    named = "; ".join("%s (%s): %s" % (a["control"], a["source"], a["reason"]) for a in accepted[:ACCEPTED_LIMIT])
+    if len(accepted) > ACCEPTED_LIMIT:
+        named += "; and %d more" % (len(accepted) - ACCEPTED_LIMIT)
+    own = decision.get("accepted_incomplete")
+    decision["accepted_incomplete"] = bounded_text(("%s; " % own if own else "") + "inputs accepted incomplete: "
+                                                   + named, 2048)
 
 
 def _public(decision):
@@ -130,6 +156,9 @@ def render_documents(outcome, decision, summary, params):
             "by_host": agg["by_host"], "by_account": agg["by_account"], "inputs": agg["inputs"]}
     if params.get("generated_at"):
         meta["generated_at"] = params["generated_at"]
+    meta["scope"] = outcome.scope
+    if outcome.trend is not None:
+        meta["trend"] = trend_mod.report_view(outcome.trend)
     if decision["fail_on"] != "none":
         junit_failing = decision["failing_fingerprints"]
     else:  # without fail_on, JUnit still marks HIGH and above as failures (0.1.0)
@@ -148,7 +177,8 @@ def render_documents(outcome, decision, summary, params):
         elif fmt == "html":
             documents[fmt] = lambda out: stream_html(out, findings, agg, summary, gate, decision["verdict"], coverage,
                                                      params["title"], params.get("generated_at"),
-                                                     params["html_max_rows"])
+                                                     params["html_max_rows"], decision["controls"], outcome.scope,
+                                                     outcome.trend)
     return documents
 
 
@@ -180,6 +210,7 @@ def run(ctl):
     outputs = output_paths(params["dest"], params["formats"], params["basename"], params["html_name"])
     inputs = Inputs(Coverage("reports"))
     with gc_paused():
+        previous = trend_mod.load_previous(params["previous"]) if params.get("previous") else None
         if params["src_dir"]:
             inputs.read_dir(params["src_dir"], exclude=outputs.values())
         inputs.add_items(params["inputs"])
@@ -187,9 +218,13 @@ def run(ctl):
     notes = ["%d finding(s) from %d report(s): %s" % (len(findings), len(inputs.sources),
                                                       ", ".join(s["source"] for s in inputs.sources) or "none")]
     notes.extend(inputs.notes)
+    notes.extend("%s: %d finding(s) already counted from an earlier input, counted once" % (row["source"], row["duplicates"])
+                 for row in agg["inputs"] if row["duplicates"])
     outcome = ReportOutcome(inputs.coverage, findings, notes, agg, outputs,
                             controls=agg_mod.controls_view(agg["by_control"]), hosts=agg["by_host"],
                             accounts=agg["by_account"], inputs=agg["inputs"])
+    outcome.previous = previous
+    outcome.scope = report_scope(inputs.sources, agg, params)
     outcome.msg = "%d finding(s), %d open, from %d report(s); reports in %s" % (
         len(findings), sum(1 for f in findings if f["status"] == "open"), len(inputs.sources), params["dest"])
     return outcome

@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
 import shutil
 import signal
@@ -28,7 +29,7 @@ from ansible_collections.ainative.security.plugins.module_utils.core.errors impo
     SourceError,
 )
 
-TARGET_TYPES = ("image", "archive", "directory", "rootfs", "sbom", "iac")
+TARGET_TYPES = ("image", "archive", "directory", "rootfs", "sbom", "iac", "tfplan")
 SCANNER_KINDS = ("vuln", "secret", "misconfig")
 STDERR_TAIL_LINES = 15
 
@@ -76,6 +77,7 @@ def default_scanners(target_type):
         "rootfs": ["vuln", "secret"],
         "sbom": ["vuln"],
         "iac": ["misconfig"],
+        "tfplan": ["misconfig"],
     }[target_type]
 
 
@@ -140,7 +142,40 @@ def validate_target(target):
                               "examines nothing)" % (target.type, target.ref))
     elif target.type == "sbom" and not os.path.isfile(target.ref):
         raise TargetError("sbom target %s is not a file (CycloneDX or SPDX JSON)" % target.ref)
+    elif target.type == "tfplan":
+        _check_plan(target.ref)
     return target
+
+
+def _plan_addresses(module):
+    if not isinstance(module, dict):
+        return
+    for resource in module.get("resources") or ():
+        if isinstance(resource, dict):
+            yield resource.get("address")
+    for child in module.get("child_modules") or ():
+        yield from _plan_addresses(child)
+
+
+def _check_plan(path):
+    """A tfplan target must be ``terraform show -json`` output; anything else would scan as nothing."""
+    hint = "write it with 'terraform show -json PLANFILE > plan.json'"
+    try:
+        with open(path, "rb") as handle:
+            plan = json.load(handle)
+    except (IOError, OSError, ValueError) as exc:
+        raise TargetError("tfplan target %s is not a readable JSON file (%s); %s" % (path, exc, hint))
+    if not isinstance(plan, dict) or not plan.get("format_version") or not plan.get("terraform_version") or not (
+            isinstance(plan.get("planned_values"), dict) or isinstance(plan.get("resource_changes"), list)):
+        raise TargetError("tfplan target %s is not a Terraform plan (its top level needs format_version, "
+                          "terraform_version and planned_values or resource_changes); %s" % (path, hint))
+    # Trivy reads each planned resource's values from its resource_changes entry (and crashes without one).
+    changed = set(rc.get("address") for rc in plan.get("resource_changes") or () if isinstance(rc, dict))
+    planned = plan.get("planned_values") if isinstance(plan.get("planned_values"), dict) else {}
+    missing = [a for a in _plan_addresses(planned.get("root_module")) if a not in changed]
+    if missing:
+        raise TargetError("tfplan target %s plans %s but has no resource_changes entry for it, so it is not "
+                          "complete 'terraform show -json' output; %s" % (path, missing[0], hint))
 
 
 def unpack_oci_archive(target, workdir):

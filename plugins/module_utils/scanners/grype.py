@@ -7,6 +7,13 @@ Grype's JSON document (``grype/presenter/models``): ``matches[]`` of ``{vulnerab
 matchDetails, artifact}``, ``ignoredMatches[]``, ``source``, ``distro``, ``descriptor``. Severities are Title
 case (``Negligible`` .. ``Critical``); ``vulnerability.fix.state`` is ``fixed``, ``not-fixed``, ``wont-fix``
 or ``unknown``. Exit code 2 means ``--fail-on`` was hit (this backend never passes it, but accepts it).
+
+Risk data (``grype/presenter/models/vulnerability_metadata.go``, Grype 0.87+ with DB schema v6): each
+vulnerability and related vulnerability has ``cvss[]`` (``source``, ``version``, ``vector``,
+``metrics.baseScore``), ``epss[]`` (``cve``, ``epss``, ``percentile``, ``date``), ``knownExploited[]``
+(CISA KEV entries: ``cve``, ``dateAdded``, ``dueDate``, ...; omitted when empty), ``cwes[]`` (``cve``,
+``cwe``) in later releases, and ``vulnerability.risk`` (Grype's 0-100 priority score). ``descriptor.db.status
+.schemaVersion`` (``v6.0.2``; ``descriptor.db.schemaVersion`` 5 before) tells whether the DB carries KEV.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -16,9 +23,10 @@ __metaclass__ = type
 import glob
 import json
 import os
+import re
 
 from ansible_collections.ainative.security.plugins.module_utils.core.errors import DependencyError
-from ansible_collections.ainative.security.plugins.module_utils.core.findings import gc_paused, make_finding
+from ansible_collections.ainative.security.plugins.module_utils.core.findings import gc_paused, make_finding, make_risk
 from ansible_collections.ainative.security.plugins.module_utils.scanners.base import (
     ScanError,
     TargetError,
@@ -29,6 +37,9 @@ from ansible_collections.ainative.security.plugins.module_utils.scanners.base im
 
 CONTROL = "image_scan"
 FAIL_ON_EXIT_CODE = 2
+# The first Grype DB schema that carries the CISA KEV catalogue (and EPSS).
+KEV_SCHEMA = 6
+_SCHEMA_MAJOR = re.compile(r"^v?([0-9]+)")
 
 
 def source_for(target):
@@ -108,7 +119,45 @@ class GrypeBackend(object):
         return normalize(doc, target_name)
 
 
-def _match_finding(match, target_name, status, ignore_rules=None):
+def db_has_kev(doc):
+    """True when the document's DB (schema v6+) carries KEV, so an absent ``knownExploited`` means "not in KEV"."""
+    db = ((doc.get("descriptor") or {}).get("db")) or {}
+    version = (db.get("status") or {}).get("schemaVersion") or db.get("schemaVersion")
+    found = _SCHEMA_MAJOR.match(str(version or ""))
+    return bool(found) and int(found.group(1)) >= KEV_SCHEMA
+
+
+def _cwe_names(entries):
+    for entry in entries or ():
+        name = entry.get("cwe") if isinstance(entry, dict) else entry
+        if name:
+            yield name
+
+
+def risk_of(match, kev_known):
+    """details["risk"] of one match; the related (NVD) records add their CVSS, EPSS, KEV and CWE."""
+    records = [match.get("vulnerability") or {}] + list(match.get("relatedVulnerabilities") or ())
+    cvss = []
+    cwe = []
+    epss = None
+    exploited = False
+    for record in records:
+        for item in record.get("cvss") or ():
+            cvss.append({"version": item.get("version"), "score": (item.get("metrics") or {}).get("baseScore"),
+                         "vector": item.get("vector"), "source": item.get("source") or None})
+        cwe.extend(_cwe_names(record.get("cwes")))
+        for kev in record.get("knownExploited") or ():
+            exploited = True
+            cwe.extend(_cwe_names(kev.get("cwes")))
+        for item in record.get("epss") or ():
+            if epss is None or (item.get("epss") or 0) > (epss.get("epss") or 0):
+                epss = item
+    return make_risk(cvss=cvss, cwe=cwe, epss=epss.get("epss") if epss else None,
+                     epss_percentile=epss.get("percentile") if epss else None,
+                     kev=True if exploited else (False if kev_known else None))
+
+
+def _match_finding(match, target_name, status, ignore_rules=None, kev_known=False):
     vuln = match.get("vulnerability") or {}
     art = match.get("artifact") or {}
     fix = vuln.get("fix") or {}
@@ -125,7 +174,8 @@ def _match_finding(match, target_name, status, ignore_rules=None):
                "purl": art.get("purl") or None, "type": art.get("type"), "language": art.get("language") or None,
                "namespace": vuln.get("namespace"),
                "related": sorted(set(r.get("id") for r in match.get("relatedVulnerabilities") or () if r.get("id"))),
-               "cvss": max(scores) if scores else None}
+               "cvss": max(scores) if scores else None, "risk": risk_of(match, kev_known),
+               "risk_score": vuln.get("risk")}
     if ignore_rules:
         details["ignored_by"] = {"source": "grype config", "reason": "; ".join(
             sorted(set(r.get("reason") or "grype ignore rule" for r in ignore_rules)))}
@@ -139,10 +189,12 @@ def _match_finding(match, target_name, status, ignore_rules=None):
 
 def normalize(doc, target_name):
     """Grype JSON document (dict) -> findings; its own ignoredMatches come back with status ``ignored``."""
+    kev_known = db_has_kev(doc)
     with gc_paused():
-        out = [_match_finding(m, target_name, "open") for m in doc.get("matches") or ()]
+        out = [_match_finding(m, target_name, "open", kev_known=kev_known) for m in doc.get("matches") or ()]
         for ignored in doc.get("ignoredMatches") or ():
-            out.append(_match_finding(ignored, target_name, "ignored", ignored.get("appliedIgnoreRules") or [{}]))
+            out.append(_match_finding(ignored, target_name, "ignored", ignored.get("appliedIgnoreRules") or [{}],
+                                      kev_known))
     return out
 
 

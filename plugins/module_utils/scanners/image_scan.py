@@ -21,14 +21,23 @@ import tempfile
 import threading
 import uuid
 
-from ansible_collections.ainative.security.plugins.module_utils.core import reports as reports_mod
 from ansible_collections.ainative.security.plugins.module_utils.core.concurrency import run_bounded
 from ansible_collections.ainative.security.plugins.module_utils.core.coverage import Coverage
 from ansible_collections.ainative.security.plugins.module_utils.core.errors import ControlError, InputError, bounded_text
 from ansible_collections.ainative.security.plugins.module_utils.core.gate import finding_ids, parse_threshold
 from ansible_collections.ainative.security.plugins.module_utils.core.module import Outcome
 from ansible_collections.ainative.security.plugins.module_utils.core.waivers import entries_from_params, load_baseline
-from ansible_collections.ainative.security.plugins.module_utils.scanners import grype, inline_waivers, policy, trivy
+from ansible_collections.ainative.security.plugins.module_utils.scanners import (
+    canonical,
+    checkov,
+    grype,
+    iac_policies,
+    inline_waivers,
+    licenses,
+    policy,
+    risk,
+    trivy,
+)
 from ansible_collections.ainative.security.plugins.module_utils.scanners.base import (
     ScanError,
     Target,
@@ -38,7 +47,7 @@ from ansible_collections.ainative.security.plugins.module_utils.scanners.base im
 )
 
 CONTROL = "image_scan"
-BACKENDS = {"trivy": trivy.scanner, "grype": grype.scanner}
+BACKENDS = {"trivy": trivy.scanner, "grype": grype.scanner, "checkov": checkov.scanner}
 # Target types whose files Trivy scans for misconfigurations in place (where inline ignores apply).
 TREE_TYPES = ("directory", "iac")
 
@@ -66,8 +75,17 @@ def _check_options(params):
     if params["timeout"] < 1 or params["concurrency"] < 1:
         raise InputError("timeout and concurrency must be at least 1")
     parse_threshold(params.get("fail_on"))
+    if params.get("scanner") == "checkov":
+        wrong = [t.get("name") or t.get("ref") for t in params.get("targets") or [] if t.get("type") not in checkov.TARGET_TYPES]
+        if wrong:
+            raise InputError("scanner checkov checks IaC only (target types %s); %s is not one: scan images and "
+                             "packages with scanner trivy or grype" % (", ".join(checkov.TARGET_TYPES), wrong[0]))
     if params.get("reports", {}).get("cyclonedx") and params.get("scanner") != "trivy":
         raise InputError("reports.cyclonedx needs scanner: trivy (Grype's BOM is not written by this module)")
+    if params.get("licenses") and params.get("scanner") != "trivy":
+        raise InputError("licenses needs scanner: trivy (the licence scan is Trivy's)")
+    if params.get("iac_policies") and params.get("scanner") != "trivy":
+        raise InputError("iac_policies needs scanner: trivy (the Rego checks run in Trivy's embedded OPA)")
 
 
 def _policy_files(params):
@@ -100,7 +118,7 @@ def _safe_name(name):
 class TargetScan(object):
     """What one target's scan gave: findings and facts, or the reason it could not be scanned."""
 
-    __slots__ = ("target", "findings", "seconds", "error", "cdx", "cdx_error", "inline_waivers", "notes")
+    __slots__ = ("target", "findings", "seconds", "error", "cdx", "cdx_error", "inline_waivers", "notes", "misses")
 
     def __init__(self, target, findings=None, seconds=0.0, error=None):
         self.target = target
@@ -111,6 +129,7 @@ class TargetScan(object):
         self.cdx_error = None
         self.inline_waivers = 0
         self.notes = []
+        self.misses = []  # (item, reason): parts of a scanned target the scanner could not examine
 
     def info(self):
         info = self.target.as_dict()
@@ -144,16 +163,25 @@ def _overrule_inline_waivers(backend, scan, workdir):
                       "reported anyway" % (target.name, len(waivers), inline_waivers.RULE_ID, revealed))
 
 
-def _scan_target(backend, target, workdir, want_cdx):
+def _scan_target(backend, target, workdir, want_cdx, license_policy=None):
     """Scan one target; any error becomes the TargetScan's error, so the other targets go on."""
     try:
         validate_target(target)
         if target.type == "archive" and target.archive_format == "oci" and backend.name == "trivy":
             unpack_oci_archive(target, workdir)
-        report, raw, seconds = backend.scan(target, target.scanners, workdir, list_all_pkgs=bool(want_cdx))
+        scanners = target.scanners + (["license"] if license_policy else [])
+        # Every package is listed for the BOM and for licence findings (a package declaring no licence).
+        report, raw, seconds = backend.scan(target, scanners, workdir, list_all_pkgs=bool(want_cdx or license_policy))
         scan = TargetScan(target, backend.normalize(report, target.name), seconds)
+        if license_policy:
+            scan.findings.extend(licenses.findings(report, target.name, license_policy))
         if backend.name == "trivy" and target.type in TREE_TYPES and "misconfig" in target.scanners:
             _overrule_inline_waivers(backend, scan, workdir)
+        if backend.name == "checkov":
+            scan.misses, checkov_notes = checkov.coverage_facts(report, target.name)
+            scan.notes.extend(checkov_notes)
+    except iac_policies.CheckError:
+        raise  # a check that does not load fails the task: skipping it would pass what it should refuse
     except ControlError as exc:
         return TargetScan(target, error=exc.msg)
     except Exception as exc:  # pylint: disable=broad-except  # a bug on one target must not drop the others
@@ -180,7 +208,9 @@ def run(ctl):
     waivers = _policy_files(params)
     task_entries = entries_from_params(params.get("ignore"))
     known = load_baseline(params["baseline"]) if params.get("baseline") else None
+    risk_files = risk.RiskFiles(params)
     want_cdx = (params.get("reports") or {}).get("cyclonedx")
+    license_policy = licenses.from_params(params)
     backend = BACKENDS[params.get("scanner") or "trivy"](params)
     notes = []
     skipped_kinds = sorted(set(s for t in targets for s in t.scanners if s not in backend.kinds))
@@ -203,7 +233,7 @@ def run(ctl):
 
     workdir = tempfile.mkdtemp(prefix="ainative-image-scan-")
     try:
-        scans = run_bounded(lambda target: _scan_target(backend, target, workdir, want_cdx), targets,
+        scans = run_bounded(lambda target: _scan_target(backend, target, workdir, want_cdx, license_policy), targets,
                             params["concurrency"])
         version_thread.join(60)
         coverage = Coverage("targets", asked=len(targets))
@@ -213,14 +243,17 @@ def run(ctl):
                 coverage.miss(scan.target.name, scan.error)
                 continue
             coverage.add()
-            findings.extend(scan.findings)
+            for item, reason in scan.misses:
+                coverage.miss(item, reason)
+            findings.extend(canonical.annotate(scan.findings))
             notes.extend(scan.notes)
             if scan.cdx_error:
                 coverage.miss(scan.target.name, "scanned, but its CycloneDX BOM failed: %s" % scan.cdx_error)
-        own_reports = {"cyclonedx": _copy_cdx(ctl, scans, want_cdx)} if want_cdx else {}
+        boms = {"cyclonedx": _boms(scans, want_cdx)} if want_cdx else {}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
+    risk_meta = risk_files.enrich(findings, coverage, notes)
     if version.get("error"):
         notes.append("scanner version unknown: %s" % version["error"].splitlines()[0])
     target_info = [scan.info() for scan in scans]
@@ -238,30 +271,25 @@ def run(ctl):
         extra["check_mode"] = "the scan ran (it changes nothing); reports were not written"
     outcome = Outcome(coverage, findings, notes, **extra)
     outcome.waivers = waivers
-    outcome.own_reports = own_reports
-    outcome.report_meta = {"scanner": {"name": backend.name, "version": version.get("version")},
+    outcome.extra_documents = boms
+    outcome.report_meta = {"scanner": {"name": backend.name, "version": version.get("version"), "db": version.get("db")},
                            "targets": [dict((k, v) for k, v in t.items() if k != "seconds") for t in target_info]}
     outcome.extensions = [{"name": backend.name, "version": version.get("version")}]
+    if risk_meta:
+        outcome.report_meta["risk_data"] = risk_meta
     return outcome
 
 
-def _copy_cdx(ctl, scans, directory):
-    """Each scanned target's BOM to ``<directory>/<name>.cdx.json``, written like the other reports."""
-    paths = []
-    changed = False
+def _boms(scans, directory):
+    """Each scanned target's BOM as ``<directory>/<name>.cdx.json``, published in one set with the reports."""
+    files = []
     for scan in scans:
         if not scan.cdx or not os.path.exists(scan.cdx):
             continue
-        dest = os.path.join(directory, _safe_name(scan.target.name) + ".cdx.json")
         with open(scan.cdx, "rb") as handle:
             data = handle.read()
-        wrote = reports_mod.write_report(dest, _stable_cdx(data), ctl.check_mode)
-        if not ctl.check_mode:
-            wrote = ctl.module.set_fs_attributes_if_different(
-                ctl.module.load_file_common_arguments(ctl.params, path=dest), wrote)
-        changed = wrote or changed
-        paths.append(dest)
-    return {"path": directory, "files": paths, "changed": changed}
+        files.append((os.path.join(directory, _safe_name(scan.target.name) + ".cdx.json"), _stable_cdx(data)))
+    return {"path": directory, "files": files}
 
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

@@ -19,9 +19,11 @@ import re
 
 from ansible_collections.ainative.security.plugins.module_utils.core.errors import DependencyError
 from ansible_collections.ainative.security.plugins.module_utils.core.fileio import atomic_write
-from ansible_collections.ainative.security.plugins.module_utils.core.findings import gc_paused, make_finding
+from ansible_collections.ainative.security.plugins.module_utils.core.findings import gc_paused, make_finding, make_risk
+from ansible_collections.ainative.security.plugins.module_utils.scanners import iac_policies
 from ansible_collections.ainative.security.plugins.module_utils.scanners.base import (
     ScanError,
+    Target,
     default_cache_dir,
     find_binary,
     run_scanner,
@@ -29,6 +31,10 @@ from ansible_collections.ainative.security.plugins.module_utils.scanners.base im
 
 CONTROL = "image_scan"
 VERSION_CACHE = "ainative-scanner-version.json"
+# trivy-db's Severity enum, as VendorSeverity holds it.
+VENDOR_SEVERITY = dict(enumerate(("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")))
+# (score key, vector key, version when the vector does not name one) of trivy-db's CVSS struct.
+_CVSS_FIELDS = (("V40Score", "V40Vector", "4.0"), ("V3Score", "V3Vector", "3.0"), ("V2Score", "V2Vector", "2.0"))
 # A trivy-checks id without the AVD- prefix (AWS-0088, KSV-0001, DS-0002), as trivy-checks v2 writes it.
 _SHORT_CHECK_ID = re.compile(r"^[A-Z][A-Z0-9]*-[0-9]+$")
 
@@ -58,13 +64,14 @@ class TrivyBackend(object):
     kinds = ("vuln", "secret", "misconfig")
 
     def __init__(self, binary=None, cache_dir=None, offline=False, skip_db_update=False, db_repository=None,
-                 timeout=600):
+                 timeout=600, policies=None):
         self.binary = find_binary("trivy", binary)
         self.cache_dir = cache_dir or default_cache_dir("TRIVY_CACHE_DIR", "trivy")
         self.offline = offline
         self.skip_db_update = skip_db_update or offline
         self.db_repository = db_repository
         self.timeout = timeout
+        self.policies = policies
 
     # -- facts ---------------------------------------------------------------------------------------
     def version(self, write_cache=True):
@@ -125,9 +132,10 @@ class TrivyBackend(object):
 
     # -- commands ------------------------------------------------------------------------------------
     def argv(self, target, scanners, list_all_pkgs=False):
-        scanners = [s for s in scanners if s in self.kinds]
+        # "license" is asked for by the licenses option only (scanners.licenses judges it).
+        scanners = [s for s in scanners if s in self.kinds or s == "license"]
         if target.type == "sbom":
-            scanners = [s for s in scanners if s == "vuln"] or ["vuln"]
+            scanners = [s for s in scanners if s in ("vuln", "license")] or ["vuln"]
         cmd = [self.binary]
         if target.type in ("image", "archive"):
             cmd += ["image"]
@@ -136,7 +144,7 @@ class TrivyBackend(object):
             config_scanners = [s for s in scanners if s in ("misconfig", "secret")]
             if config_scanners:
                 cmd += ["--image-config-scanners", ",".join(config_scanners)]
-        elif target.type == "directory" or target.type == "iac":
+        elif target.type in iac_policies.TARGET_TYPES:
             cmd += ["fs"]
         elif target.type == "rootfs":
             cmd += ["rootfs"]
@@ -147,26 +155,44 @@ class TrivyBackend(object):
         if self.skip_db_update:
             cmd += ["--skip-db-update", "--skip-java-db-update"]
         if self.offline:
-            cmd += ["--skip-check-update", "--offline-scan"]
+            # trivy sbom has no checks bundle and refuses --skip-check-update.
+            cmd += ["--offline-scan"] if target.type == "sbom" else ["--skip-check-update", "--offline-scan"]
         if self.db_repository:
             cmd += ["--db-repository", self.db_repository]
         if list_all_pkgs:
             cmd += ["--list-all-pkgs"]
+        if self._policies_apply(target, scanners):
+            cmd += self.policies.argv()
         if target.type != "archive":
             cmd.append(target.ref)
         return cmd
 
+    def _policies_apply(self, target, scanners):
+        return bool(self.policies) and target.type in iac_policies.TARGET_TYPES and "misconfig" in scanners
+
     def scan(self, target, scanners, workdir, list_all_pkgs=False):
         """Run Trivy on one target; return (parsed report, raw JSON bytes, seconds)."""
+        plan_file = os.path.basename(target.ref) if target.type == "tfplan" else None
+        if plan_file:
+            target = Target(target.type, iac_policies.plan_path(target.ref, workdir), target.name, target.scanners)
         argv = self.argv(target, scanners, list_all_pkgs)
         # cwd = a private folder, so a stray .trivyignore in the caller's cwd never applies silently.
-        res = run_scanner(argv, timeout=self.timeout, grace=5, what="trivy (%s %s)" % (target.type, target.name),
-                          cwd=workdir)
+        try:
+            res = run_scanner(argv, timeout=self.timeout, grace=5, what="trivy (%s %s)" % (target.type, target.name),
+                              cwd=workdir)
+        except ScanError as exc:
+            broken = self.policies.load_failure(exc.msg) if self._policies_apply(target, scanners) else None
+            raise broken or exc
         try:
             report = json.loads(res.stdout)
         except ValueError:
             raise ScanError("trivy printed no JSON report for %s; last stderr lines:\n%s"
                             % (target.name, res.stderr.decode("utf-8", "replace")[-2000:]))
+        if self._policies_apply(target, scanners):
+            report = self.policies.select(report)
+        if plan_file:
+            for result in report.get("Results") or ():
+                result["Target"] = plan_file  # not Trivy's virtual main.tf, which exists nowhere
         return report, res.stdout, res.seconds
 
     def cyclonedx(self, report_path, out_path, workdir):
@@ -177,6 +203,38 @@ class TrivyBackend(object):
     @staticmethod
     def normalize(report, target_name):
         return normalize(report, target_name)
+
+
+def _cvss_version(vector, default):
+    """``CVSS:3.1/AV:N/...`` -> ``3.1``; v2 vectors carry no prefix."""
+    if vector and vector.startswith("CVSS:"):
+        return vector[5:].split("/", 1)[0]
+    return default
+
+
+def risk_of(vuln):
+    """details["risk"] of one Trivy vulnerability: CVSS per source and version, CWE, vendor severities,
+    published date and layer. Trivy knows neither EPSS nor KEV (kev stays None: unknown, not "no")."""
+    cvss = []
+    by_source = vuln.get("CVSS")
+    if by_source:
+        for source in sorted(by_source):
+            metrics = by_source[source]
+            if not isinstance(metrics, dict):
+                continue
+            for score_key, vector_key, default in _CVSS_FIELDS:
+                score = metrics.get(score_key)
+                vector = metrics.get(vector_key)
+                if score or vector:
+                    cvss.append({"version": _cvss_version(vector, default), "score": score, "vector": vector,
+                                 "source": source})
+    vendor = vuln.get("VendorSeverity")
+    if vendor:
+        vendor = dict((source, VENDOR_SEVERITY[level]) for source, level in vendor.items()
+                      if isinstance(level, int) and level in VENDOR_SEVERITY)
+    layer = vuln.get("Layer")
+    return make_risk(cvss=cvss, cwe=vuln.get("CweIDs"), published=vuln.get("PublishedDate"),
+                     layer=(layer.get("Digest") or layer.get("DiffID")) if layer else None, vendor_severity=vendor)
 
 
 def normalize(report, target_name):
@@ -211,13 +269,14 @@ def _normalize(report, target_name):
                 url, "open",
                 {"scanner": "trivy", "fixable": fixed is not None, "vuln_status": get("Status"),
                  "purl": ident.get("PURL") if ident else None, "data_source": source.get("ID") if source else None,
-                 "class": rclass, "type": rtype, "result": rtarget},
+                 "class": rclass, "type": rtype, "result": rtarget, "risk": risk_of(v),
+                 "last_modified": get("LastModifiedDate")},
             ))
         for m in result.get("Misconfigurations") or ():
             if m.get("Status", "FAIL") != "FAIL":
                 continue
             cause = m.get("CauseMetadata") or {}
-            mid, aliases = canonical_check_id(m.get("ID"), m.get("AVDID"))
+            mid, aliases = iac_policies.custom_check_id(m) or canonical_check_id(m.get("ID"), m.get("AVDID"))
             append(mk(
                 CONTROL, "misconfiguration", mid, m.get("Severity"), m.get("Title") or mid, target=target_name,
                 location={"path": rtarget, "line": cause.get("StartLine") or None,
@@ -226,7 +285,7 @@ def _normalize(report, target_name):
                 details={"scanner": "trivy", "fixable": True, "message": m.get("Message"),
                          "resolution": m.get("Resolution"), "aliases": aliases,
                          "provider": cause.get("Provider"), "service": cause.get("Service"),
-                         "type": rtype, "class": rclass},
+                         "type": rtype, "class": rclass, "namespace": m.get("Namespace")},
             ))
         for s in result.get("Secrets") or ():
             # Only the rule, the place and the category: Match and Code hold (masked) secret text.
@@ -242,4 +301,5 @@ def _normalize(report, target_name):
 
 def scanner(params):
     return TrivyBackend(params.get("scanner_path"), params.get("cache_dir"), params.get("offline"),
-                        params.get("skip_db_update"), params.get("db_repository"), params.get("timeout") or 600)
+                        params.get("skip_db_update"), params.get("db_repository"), params.get("timeout") or 600,
+                        iac_policies.from_params(params))

@@ -111,12 +111,16 @@ def test_audit_and_hunt_templates_are_scheduled():
         assert any(TEMPLATES[n]["playbook"] == playbook for n in scheduled), playbook
 
 
-def test_execution_environment_installs_this_version():
+def test_execution_environment_installs_the_collection_it_belongs_to():
     version = _load("galaxy.yml")["version"]
     ee = _load("awx", "execution-environment.yml")
     assert ee["version"] == 3
+    # The installed collection (the folder above awx/) goes into the context and is installed as a folder:
+    # no version is written down to go stale (make build proves it from the installed artifact).
+    assert ee["additional_build_files"] == [{"src": "..", "dest": "collections/ainative.security"}]
     requirements = _load("awx", ee["dependencies"]["galaxy"])
-    assert {"name": "collections/ainative-security-%s.tar.gz" % version, "type": "file"} in requirements["collections"]
+    assert {"name": "collections/ainative.security", "type": "dir"} in requirements["collections"]
+    assert not [c for c in requirements["collections"] if "ainative" in c["name"] and c.get("version")]
     image = CONFIG["controller_execution_environments"][0]["image"]
     assert image.endswith(":" + version), image
     meta = _load("meta", "execution-environment.yml")

@@ -86,7 +86,8 @@ def test_counts_are_sums_of_the_inputs_by_control_host_account_severity(build):
     for severity in agg.SEVERITY_ORDER:
         assert built["summary"]["by_severity"][severity] == sum(
             c["by_severity"][severity] for c in controls.values())
-    assert built["stats"]["controls"]["image_scan"] == {"verdict": "fail", "open": 1}
+    # Under this report's gate (none here) the control does not fail; its own input said fail.
+    assert built["stats"]["controls"]["image_scan"] == {"verdict": "findings", "reported": "fail", "open": 1}
     assert built["coverage"]["asked"] == built["coverage"]["examined"] == 5 and built["coverage"]["complete"]
     json.dumps(built["stats"])  # set_stats needs plain data
     doc = json.loads(built["documents"]["json"])
@@ -232,8 +233,12 @@ def test_html_escapes_hostile_content_and_loads_nothing_external(build):
     assert rows[0]["title"] == EVIL  # the page shows the text as text (textContent)
     assert rows[0]["url"] is None  # javascript: links are dropped
     assert rows[1]["url"] == "https://x.invalid/a"
-    # Self-contained: no src/href to anywhere, and a CSP that forbids loading anything.
-    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", html)
+    # Self-contained: nothing loads from anywhere (no src, no <link>), and a CSP that forbids loading anything.
+    # Advisory links are plain http(s) anchors a reader may follow, never loaded, never javascript:.
+    assert not re.search(r"""src\s*=\s*["']?(https?:|//)""", html) and "<link" not in html
+    anchors = [a for t, a in parser.tags if t == "a"]
+    assert anchors and all(re.match(r"^(https?://|#)", a["href"]) for a in anchors), anchors
+    assert all(a.get("rel") == "noopener noreferrer" for a in anchors if not a["href"].startswith("#"))
     csp = [a for t, a in parser.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"][0]["content"]
     assert csp.startswith("default-src 'none'") and "'unsafe-inline'" not in csp
     script = parser.scripts[1][1]

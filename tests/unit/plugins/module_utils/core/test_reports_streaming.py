@@ -147,3 +147,25 @@ def test_atomic_writer_sets_the_mode_through_the_descriptor(tmp_path):
     assert os.stat(path).st_mode & 0o777 == 0o600
     written = fileio.write_stream_if_changed(path, lambda out: out.write(b"other"), mode=0o640)
     assert written == {"changed": True} and os.stat(path).st_mode & 0o777 == 0o640
+
+
+def test_write_reports_publishes_the_formats_and_extra_files_as_one_set(tmp_path, monkeypatch):
+    findings = _findings(10)
+    outputs = {"json": str(tmp_path / "r.json"), "sarif": str(tmp_path / "r.sarif"), "junit": str(tmp_path / "r.xml")}
+    sbom = str(tmp_path / "img.cdx.json")
+    written = reports.write_reports(outputs, findings, control="image_scan", extra={"cyclonedx": (sbom, b"{}\n")})
+    assert sorted(written) == ["cyclonedx", "json", "junit", "sarif"] and all(i["changed"] for i in written.values())
+    before = dict((name, (tmp_path / name).read_bytes()) for name in os.listdir(str(tmp_path)))
+    # One format failing half-way leaves every file of the set as it was, and nothing of ours beside them.
+    real = reports.stream
+
+    def failing_junit(out, fmt, *args, **kwargs):
+        if fmt == "junit":
+            raise OSError(28, "No space left on device")
+        return real(out, fmt, *args, **kwargs)
+
+    monkeypatch.setattr(reports, "stream", failing_junit)
+    with pytest.raises(InputError) as raised:
+        reports.write_reports(outputs, _findings(12), control="image_scan", extra={"cyclonedx": (sbom, b"[]\n")})
+    assert "No space left on device" in raised.value.msg
+    assert dict((name, (tmp_path / name).read_bytes()) for name in os.listdir(str(tmp_path))) == before
