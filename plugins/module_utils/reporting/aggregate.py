@@ -113,6 +113,13 @@ def _source_coverage(source):
     return row
 
 
+def counted_key(finding, origin=None):
+    """A finding as the report counts it: the same fingerprint on another host or account is another finding.
+    ``origin`` defaults to the finding's ``details.origin`` (set by :func:`aggregate`, kept in the JSON report)."""
+    origin = origin or finding["details"].get("origin") or {}
+    return (origin.get("host"), origin.get("account"), finding["fingerprint"])
+
+
 def _origin(finding, source, default_host):
     """Where a finding is counted: its report control, host, account and source file."""
     prior = finding["details"].get("origin") if source.get("aggregate") is not None else None
@@ -152,7 +159,7 @@ def aggregate(sources, default_host="localhost"):
         counted = []
         for finding in source["findings"]:
             origin = _origin(finding, source, default_host)
-            key = (origin["host"], origin["account"], finding["fingerprint"])
+            key = counted_key(finding, origin)
             if key in seen:
                 continue
             seen.add(key)

@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: ainative.security contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The trend since an earlier findings report: new, fixed, waived and still open findings, by fingerprint.
+"""The trend since an earlier findings report: new, fixed, waived and still open findings, matched the way
+the report counts them (:func:`aggregate.counted_key`: fingerprint, host and account), so a finding fixed on
+one host and still open on another is one of each.
 
 A finding is open now or not by this run's own findings only. The previous report says only what was
 open then: a finding it claims ``fixed`` (or leaves out) that is open now is ``new``, never hidden. The
@@ -20,6 +22,7 @@ from ansible_collections.ainative.security.plugins.module_utils.core.reports imp
     ReportError,
     read_report,
 )
+from ansible_collections.ainative.security.plugins.module_utils.reporting.aggregate import counted_key
 
 CONTROL = "findings_report"
 # Entries per list in the module result and on the page (the counts and the JSON report are complete).
@@ -45,7 +48,8 @@ def load_previous(path):
             raise InputError("previous report %s findings[%d] has no fingerprint or severity; give the "
                              "findings-report.json an earlier run of findings_report wrote" % (path, index))
         if finding.get("status") == "open":
-            opened[finding["fingerprint"]] = _brief(finding)
+            details = finding.get("details") if isinstance(finding.get("details"), dict) else {}
+            opened[counted_key({"fingerprint": finding["fingerprint"], "details": details})] = _brief(finding)
     meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else {}
     return {"path": path, "generated_at": meta.get("generated_at"), "verdict": doc.get("verdict"), "open": opened}
 
@@ -53,6 +57,8 @@ def load_previous(path):
 def _brief(finding):
     brief = dict((k, finding.get(k)) for k in _BRIEF_KEYS)
     brief["target"] = None if brief["target"] is None else str(brief["target"])
+    origin = (finding.get("details") or {}).get("origin")
+    brief["host"] = str(origin["host"]) if isinstance(origin, dict) and origin.get("host") else None
     return brief
 
 
@@ -67,17 +73,17 @@ def compare(findings, previous):
     present = {}
     for finding in sort_findings(findings):
         if finding["status"] == "open":
-            now.setdefault(finding["fingerprint"], finding)
+            now.setdefault(counted_key(finding), finding)
         else:
-            present.setdefault(finding["fingerprint"], finding)
+            present.setdefault(counted_key(finding), finding)
     before = previous["open"]
     lists = dict((name, []) for name in LISTS)
-    for fingerprint, finding in now.items():
-        lists["still_open" if fingerprint in before else "new"].append(_brief(finding))
-    for fingerprint, brief in before.items():
-        if fingerprint in now:
+    for key, finding in now.items():
+        lists["still_open" if key in before else "new"].append(_brief(finding))
+    for key, brief in before.items():
+        if key in now:
             continue
-        waived = present.get(fingerprint)
+        waived = present.get(key)
         if waived is not None and waived["status"] in ("ignored", "expired_ignore"):
             lists["waived"].append(_brief(waived))
         else:

@@ -232,9 +232,17 @@ def test_trend_new_fixed_waived_still_open(tmp_path):
 
 def test_forged_previous_cannot_hide_an_open_finding_or_move_the_gate(build, tmp_path):
     """Attack: the previous report says the open CRITICAL is fixed (and claims a pass)."""
-    forged = _previous(tmp_path, [_f("image_scan", "CVE-1", "CRITICAL", status="fixed")])
-    honest = _previous(tmp_path, [_f("image_scan", "CVE-1", "CRITICAL")], name="honest.json")
-    plain, failed_plain, dummy = build(_sources(), fail_on="CRITICAL", report_only=True)
+    plain, failed_plain, plain_docs = build(_sources(), fail_on="CRITICAL", report_only=True)
+    # Both previous reports are this report's own JSON (as a scheduled job keeps it), cut to CVE-1.
+    previous = json.loads(plain_docs["json"])
+    previous["findings"] = [f for f in previous["findings"] if f["id"] == "CVE-1"]
+    honest = str(tmp_path / "honest.json")
+    with open(honest, "w") as handle:
+        json.dump(previous, handle)
+    previous["findings"][0]["status"] = "fixed"
+    forged = str(tmp_path / "forged.json")
+    with open(forged, "w") as handle:
+        json.dump(previous, handle)
     attacked, failed, docs = build(_sources(), fail_on="CRITICAL", report_only=True, previous=forged)
     assert not failed and not failed_plain  # report_only: the gate fails, the task does not
     assert "CVE-1" in [b["id"] for b in attacked["trend"]["new"]]
@@ -263,3 +271,16 @@ def test_previous_that_is_not_a_findings_report_is_one_line(build, tmp_path, con
     result, failed, docs = build(_sources(), previous=str(path))
     assert failed and expected in result["msg"] and "\n" not in result["msg"] and not docs
     assert "Traceback" not in result["msg"] and result["error_kind"] == "input"
+
+
+def test_trend_counts_a_finding_per_host_fixed_on_one_and_open_on_the_other(tmp_path):
+    def on(host, status="open"):
+        finding = _f("image_scan", "CVE-9", "HIGH", status=status)
+        finding["details"]["origin"] = {"control": "image_scan", "host": host, "account": None, "source": "x"}
+        return finding
+    before = [on("web1"), on("web2")]
+    result = trend.compare([on("web2")], trend.load_previous(_previous(tmp_path, before)))
+    # One fingerprint, two hosts: fixed on web1, still open on web2 (fingerprint alone said "still open" only).
+    assert [(b["id"], b["host"]) for b in result["lists"]["fixed"]] == [("CVE-9", "web1")]
+    assert [(b["id"], b["host"]) for b in result["lists"]["still_open"]] == [("CVE-9", "web2")]
+    assert result["counts"]["new"] == 0
