@@ -39,7 +39,8 @@ description:
     CloudTrail log (no C(Records) list, for example a digest file), is a coverage gap for either parser.
   - An incomplete run (a gap, or nothing examined) fails the gate unless O(accept_incomplete) gives a reason.
   - Uses C(isal) and C(msgspec) when installed for speed; falls back to the standard library.
-  - The module only reads; it never changes anything, so check mode runs the full hunt.
+  - The module only reads AWS; besides the O(reports), the one file it changes is the O(history) file (C(changed)
+    is true only when one of them changed). Check mode runs the full hunt and writes neither.
 author:
   - Ainative Security Team (@ainative-security)
 extends_documentation_fragment:
@@ -53,20 +54,23 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - ainative.security.aws_organization
 attributes:
   check_mode:
     support: full
-    details: The module only reads AWS, so check mode runs the same hunt (reports are not written).
+    details: The module only reads AWS, so check mode runs the same hunt (reports and the O(history) file are not written).
   diff_mode:
-    support: none
+    support: partial
+    details: Shows the principals, source IPs and networks the O(history) file would learn.
   platform:
     platforms: aws
 options:
   source:
     description:
       - Where the events come from.
+      - V(athena) (version 0.2.0) runs the same rules as one Athena (Trino) query over the CloudTrail table, see O(athena).
     type: str
-    choices: [lookup_events, s3, local]
+    choices: [lookup_events, s3, local, athena]
     default: lookup_events
   detections:
     description:
@@ -232,6 +236,97 @@ options:
     type: str
     choices: [auto, msgspec, json]
     default: auto
+  athena:
+    description:
+      - With O(source=athena), the CloudTrail table in Athena (the layout AWS documents in "Creating the table for
+        CloudTrail logs in Athena using partition projection"). The selected Sigma rules are compiled to one Trino query
+        with the fast path's semantics; a rule that cannot be compiled (keyword rules, fields that are not table columns,
+        IPv6 CIDRs, Python-only regular expressions) is a coverage gap, not dropped.
+      - The query filters the window on C(eventtime) and, with O(athena.partition_projection), on the projected
+        C(timestamp) (C(yyyy/MM/dd)), C(region) (from O(regions)) and C(account) (from O(accounts)) partitions.
+      - A query that fails, is cancelled, outlasts O(athena.max_wait) or matches more than O(athena.max_rows) rows
+        leaves the hunt incomplete with the reason.
+      - Needs C(athena:StartQueryExecution), C(athena:GetQueryExecution), C(athena:GetQueryResults),
+        C(athena:StopQueryExecution), Glue read access to the table and S3 access to the logs and the output location.
+    type: dict
+    version_added: 0.2.0
+    suboptions:
+      database:
+        description: The Glue database of the table.
+        type: str
+        required: true
+      table:
+        description: The CloudTrail table.
+        type: str
+        default: cloudtrail_logs
+      catalog:
+        description: The data catalog.
+        type: str
+        default: AwsDataCatalog
+      workgroup:
+        description: The Athena workgroup.
+        type: str
+        default: primary
+      output_location:
+        description: The C(s3://) URI for query results (leave out when the workgroup sets one).
+        type: str
+      poll_interval:
+        description: Seconds between two GetQueryExecution calls.
+        type: float
+        default: 1.0
+      max_wait:
+        description: Seconds to wait for the query; then it is stopped and the hunt is incomplete.
+        type: int
+        default: 300
+      partition_projection:
+        description: Whether the table has the projected C(timestamp), C(region) and C(account) partition columns.
+        type: bool
+        default: true
+      max_rows:
+        description: Most result rows read; more rows leave the hunt incomplete.
+        type: int
+        default: 100000
+  history:
+    description:
+      - A history of Bedrock model invocations kept between hunts, for the LLM-jacking detections
+        C(bedrock_invocation_new_principal) (a principal the account has not invoked a model with),
+        C(bedrock_invocation_new_source_ip) (a known principal from a source IP the account has not seen; LOW when its
+        /24 or /64 network is known) and C(bedrock_invocation_unusual_volume) (one principal's invocations on a UTC day
+        of the window above 3 times the 95th percentile of its daily counts in the history, and above 100).
+        Without it these three detections are inactive (named in RV(notes)).
+      - The events of the hunt are judged against the history as it was before the hunt, then learned, so an
+        attacker's events cannot make themselves normal in the run that sees them. A flagged principal or IP is
+        reported once; the next hunt knows it.
+      - A principal is its C(userIdentity.arn); an assumed-role session counts as its role
+        (C(arn:aws:iam::<account>:role/<name>)). Daily counts merge by maximum, so hunt at one cadence per file.
+      - The file is bounded (10000 principals, 20000 source IPs and networks; those seen longest ago are dropped
+        first) and written atomically with mode C(0600), the previous state kept as C(<path>.bak). A file that is not
+        such a history (not JSON, another schema or version) fails the run; a missing file starts a new history.
+      - Not available with O(organization) yet.
+    type: dict
+    version_added: 0.2.0
+    suboptions:
+      path:
+        description:
+          - The history's JSON file; its folder must exist.
+        type: path
+        required: true
+      learn:
+        description:
+          - Add what this hunt saw to the history. V(false) only judges.
+        type: bool
+        default: true
+      max_age_days:
+        description:
+          - Entries last seen this many days before the newest hunt are forgotten.
+        type: int
+        default: 90
+      min_days:
+        description:
+          - Until hunts on this many UTC days are in the history it is learning - its findings are LOW, and
+            RV(history) and RV(notes) say so. A window read only in part does not count.
+        type: int
+        default: 7
 notes:
   - Permissions needed are C(cloudtrail:LookupEvents), C(ec2:DescribeRegions) and C(sts:GetCallerIdentity) for
     V(lookup_events); C(s3:ListBucket) and C(s3:GetObject) on the archive (and C(kms:Decrypt) if it is
@@ -397,15 +492,44 @@ parser:
   description: The parser used (V(msgspec+isal), V(json+zlib), ...).
   returned: always
   type: str
+history:
+  description:
+    - The O(history) file - C(path), C(learning), C(days_covered), C(min_days), C(max_age_days), C(learn), C(changed),
+      the C(principals), C(source_ips) and C(networks) it holds after the hunt, C(added) (entries new in this hunt)
+      and C(dropped) (entries dropped to keep it bounded).
+  returned: when O(history) is set
+  type: dict
+  sample: {path: /var/lib/hunt/bedrock-history.json, learning: false, days_covered: 30, min_days: 7, max_age_days: 90,
+           learn: true, changed: true, principals: 12, source_ips: 40, networks: 9, added: 2, dropped: 0}
+  version_added: 0.2.0
+accounts:
+  description:
+    - With O(organization), one entry per account - C(account), C(name), C(status) (V(complete), V(incomplete),
+      V(missed), V(excluded) or V(skipped) when not ACTIVE), C(credentials) (V(caller) or V(role)), C(examined) and
+      C(missed) (units of RV(coverage)) and C(reason).
+  returned: when O(organization) is set
+  type: list
+  elements: dict
+  sample:
+    - {account: "111122223333", name: data, status: missed, credentials: role, examined: 0, missed: 1,
+       reason: "sts:AssumeRole of arn:aws:iam::111122223333:role/OrganizationAccountAccessRole failed: AccessDenied: ..."}
+  version_added: 0.2.0
 """
 
 from ansible_collections.ainative.security.plugins.module_utils.cloud.aws import AWSControlModule
+from ansible_collections.ainative.security.plugins.module_utils.cloud import organizations
 from ansible_collections.ainative.security.plugins.module_utils.cloud import cloudtrail
 
 
 def main():
     argument_spec = dict(
-        source=dict(type="str", choices=["lookup_events", "s3", "local"], default="lookup_events"),
+        source=dict(type="str", choices=["lookup_events", "s3", "local", "athena"], default="lookup_events"),
+        athena=dict(type="dict", options=dict(
+            database=dict(type="str", required=True), table=dict(type="str", default="cloudtrail_logs"),
+            catalog=dict(type="str", default="AwsDataCatalog"), workgroup=dict(type="str", default="primary"),
+            output_location=dict(type="str"), poll_interval=dict(type="float", default=1.0),
+            max_wait=dict(type="int", default=300), partition_projection=dict(type="bool", default=True),
+            max_rows=dict(type="int", default=100000))),
         detections=dict(type="list", elements="str", default=[]),
         tags=dict(type="list", elements="str", default=[]),
         exclude_detections=dict(type="list", elements="str", default=[]),
@@ -431,7 +555,14 @@ def main():
         deadline=dict(type="int", default=900),
         workers=dict(type="int", default=0),
         parser=dict(type="str", choices=["auto", "msgspec", "json"], default="auto"),
+        history=dict(type="dict", options=dict(
+            path=dict(type="path", required=True),
+            learn=dict(type="bool", default=True),
+            max_age_days=dict(type="int", default=90),
+            min_days=dict(type="int", default=7),
+        )),
     )
+    argument_spec.update(organizations.argument_spec())
     module = AWSControlModule(
         "cloudtrail_hunt",
         argument_spec=argument_spec,
@@ -440,7 +571,7 @@ def main():
         # 0.1.0's default (false) let incomplete runs pass; now they fail unless accepted.
         legacy_gate={"fail_on_incomplete": ({}, {"accept_incomplete": "fail_on_incomplete: false (deprecated)"})},
         mutually_exclusive=[("since", "start_time")],
-        required_if=[("source", "s3", ["bucket"]), ("source", "local", ["paths"])],
+        required_if=[("source", "s3", ["bucket"]), ("source", "local", ["paths"]), ("source", "athena", ["athena"])],
     )
     module.run(cloudtrail.run)
 

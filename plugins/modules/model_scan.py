@@ -23,13 +23,14 @@ description:
     finding id is the import as users know it, for example V(os.system) for pickle's C(posix.system), with the
     aliases V(model-unsafe-pickle-import) and V(model-unverified-pickle-import).
   - Keras C(.keras) files are read for Lambda layers (V(keras-lambda-layer)) and objects imported from a module
-    outside Keras (V(keras-custom-module)); TensorFlow C(saved_model.pb) for
+    outside Keras (V(keras-custom-module)); Keras 2 HDF5 (C(.h5)) files for the same in the root group's
+    C(model_config) attribute (with h5py, attributes only; the format is V(hdf5)); TensorFlow C(saved_model.pb) for
     the C(ReadFile) and C(WriteFile) ops (V(tf-op-ReadFile), V(tf-op-WriteFile)), by their protobuf field bytes
     since TensorFlow is not needed.
   - Safetensors files are checked by their header only (length, JSON, offsets inside the file); the tensors
     are never read. GGUF is recognized by its magic, ONNX by its name; neither is parsed further.
-  - A file that claims a format but cannot be parsed, a pickle larger than 256 MiB, a Keras HDF5 (C(.h5)) file
-    (not inspected here), a symlink or a special file is a miss in RV(coverage), so the run is incomplete and
+  - A file that claims a format but cannot be parsed (also an HDF5 file h5py cannot open), a pickle larger
+    than 256 MiB, a symlink or a special file is a miss in RV(coverage), so the run is incomplete and
     the gate fails unless O(accept_incomplete) gives a reason. Symlinks are never followed.
   - With O(allowed_formats), each model file in another format is a V(HIGH) V(model-format-not-allowed)
     finding. Files in no model format (C(config.json), tokenizers, text) are listed as V(other) and not
@@ -55,6 +56,7 @@ attributes:
     support: full
 requirements:
   - fickling (to examine pickles)
+  - h5py (to examine HDF5 / Keras .h5 files)
 options:
   path:
     description: The model file or folder to scan.

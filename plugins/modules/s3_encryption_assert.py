@@ -31,6 +31,8 @@ description:
     bucket owner's). A key that does not resolve is refused with the key and the reason, and the bucket stays
     non-compliant.
   - Buckets are processed concurrently (O(concurrency)), each with a client for its own region.
+  - With O(organization) (it needs O(all_buckets=true), narrowed by O(include) and O(exclude)), every chosen member
+    account is checked (or enforced, check mode included) through its assumed role; each bucket has its C(account).
 author:
   - Ainative Security Team (@ainative-security)
 extends_documentation_fragment:
@@ -44,6 +46,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - ainative.security.aws_organization
 attributes:
   check_mode:
     support: full
@@ -214,6 +217,10 @@ buckets:
     changed:
       description: Whether this bucket was (or would be) changed.
       type: bool
+    account:
+      description: The account of the bucket (with O(organization) only).
+      type: str
+      version_added: 0.2.0
   sample:
     - name: ml-training-data
       region: eu-west-1
@@ -279,9 +286,22 @@ diff:
   description: Per changed bucket, the encryption configuration, policy and public access block before and after.
   returned: when diff mode is on and a bucket changed
   type: dict
+accounts:
+  description:
+    - With O(organization), one entry per account - C(account), C(name), C(status) (V(complete), V(incomplete),
+      V(missed), V(excluded) or V(skipped) when not ACTIVE), C(credentials) (V(caller) or V(role)), C(examined) and
+      C(missed) (units of RV(coverage)) and C(reason).
+  returned: when O(organization) is set
+  type: list
+  elements: dict
+  sample:
+    - {account: "111122223333", name: data, status: missed, credentials: role, examined: 0, missed: 1,
+       reason: "sts:AssumeRole of arn:aws:iam::111122223333:role/OrganizationAccountAccessRole failed: AccessDenied: ..."}
+  version_added: 0.2.0
 """
 
 from ansible_collections.ainative.security.plugins.module_utils.cloud.aws import AWSControlModule
+from ansible_collections.ainative.security.plugins.module_utils.cloud import organizations
 from ansible_collections.ainative.security.plugins.module_utils.cloud import s3_encryption
 
 
@@ -302,6 +322,7 @@ def main():
         fail_on_noncompliant=dict(type="bool"),
         concurrency=dict(type="int", default=16),
     )
+    argument_spec.update(organizations.argument_spec())
     module = AWSControlModule(
         "s3_encryption_assert",
         argument_spec=argument_spec,

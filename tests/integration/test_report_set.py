@@ -332,3 +332,47 @@ def test_the_aggregate_gate_names_each_input_accepted_incomplete_reason(dataset_
                   tmp, "unaccepted")
     assert failed["gate"]["incomplete"] and failed["gate"]["accepted_incomplete_inputs"] == []
     assert failed["gate"]["accepted_incomplete"] == "lab run"
+
+
+def _children(pid):
+    children = set()
+    for task in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/children" % (pid, task)) as handle:
+            children.update(int(child) for child in handle.read().split())
+    return children
+
+
+def _alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (IOError, OSError):
+        return False
+
+
+def test_a_killed_parallel_writer_takes_its_forked_writer_with_it(tmp_path):
+    """At 20,000 findings the page and SARIF are written by a forked process. Kill the module while that
+    process is paused after its first file: it must die too (it would otherwise write after the kill),
+    and the next run recovers the old set."""
+    dest = str(tmp_path / "reports")
+    tmp = str(tmp_path)
+    marker = os.path.join(tmp, "paused")
+    _finish(_module(_module_args(tmp, "old", dest)))
+    proc = _module(_module_args(tmp, "new", dest, count=20000), "temp:index.html", marker)
+    deadline = time.time() + 60
+    while not os.path.exists(marker):
+        assert proc.poll() is None and time.time() < deadline, proc.stderr.read()[-2000:]
+        time.sleep(0.02)
+    writers = _children(proc.pid)
+    assert len(writers) == 1, writers  # the forked writer paused inside the child
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    deadline = time.time() + 10
+    while any(_alive(pid) for pid in writers):
+        assert time.time() < deadline, "the forked writer outlived the module"
+        time.sleep(0.05)
+    _kill_at(_module_args(tmp, "next", dest), "recovered", marker)
+    assert set(_run_ids(dest).values()) == {"old"} and _ours(dest) == []
+    result = _finish(_module(_module_args(tmp, "new", dest, count=20000)))
+    assert all(info["changed"] for info in result["reports"].values())
+    assert set(_run_ids(dest).values()) == {"new"} and _ours(dest) == []

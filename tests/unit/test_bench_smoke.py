@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from bench import _util, cloud_audit, dataset_hash_verify, iac_engines, image_scan
+from bench import _util, cloud_audit, dataset_hash_verify, findings_report, iac_engines, image_scan, models
 
 TINY = 0.0005
 
@@ -48,7 +48,20 @@ def test_cloud_audit_bench_runs_at_a_tiny_size(tmp_path):
     assert "decompressing the archive alone" in text
 
 
+def test_models_bench_runs_at_a_tiny_size(tmp_path):
+    text = models.run(scale=TINY, rounds=1, data=str(tmp_path), warmup=False)[1]
+    assert "### models" in text and "`model_signing verify key`" in text and "`sha256sum -c`" in text
+    assert len(_table_rows(text)) == 6
+    assert "tensors not read" in text and "on one core" in text and "whole package" in text
+
+
 def test_the_method_reports_median_spread_and_machine():
     stats = _util.interleave([_util.Command("true", ["true"])], rounds=2, warmup=False)[0]
     assert len(stats.wall) == 2 and stats.cell().count(" s") == 3
     assert "SHA extensions (sha_ni): " in _util.machine()
+
+
+def test_findings_report_bench_runs_at_a_tiny_size(tmp_path):
+    ok, text = findings_report.run(scale=TINY, rounds=1, data=str(tmp_path), warmup=False)
+    assert "### findings_report" in text and "`jq` merging" in text and len(_table_rows(text)) == 1
+    assert "start-up" in text and "gzipped" in text

@@ -19,6 +19,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
 import threading
 import time
 
@@ -169,6 +170,20 @@ class Clients:
 
     def default_region(self):
         return self.region or self.session.region_name or DEFAULT_REGION
+
+    def assumed(self, credentials):
+        """Clients with the same region, endpoint, TLS settings and retries for the temporary
+        ``credentials`` of sts:AssumeRole (the caller's own keys are left out)."""
+        other = copy.copy(self)
+        other.region = self.default_region()
+        other.conn = dict((k, v) for k, v in self.conn.items()
+                          if k not in ("aws_access_key_id", "aws_secret_access_key", "aws_session_token"))
+        other._lock = threading.Lock()
+        other._clients = {}
+        other.session = boto3.session.Session(aws_access_key_id=credentials["AccessKeyId"],
+                                              aws_secret_access_key=credentials["SecretAccessKey"],
+                                              aws_session_token=credentials["SessionToken"])
+        return other
 
     def raw(self, service, region=None):
         """The unwrapped boto3 client (for paginators and the botocore Stubber in tests)."""

@@ -23,8 +23,11 @@ import time
 from ansible_collections.ainative.security.plugins.module_utils.core.coverage import Coverage
 from ansible_collections.ainative.security.plugins.module_utils.core.errors import DependencyError, InputError
 from ansible_collections.ainative.security.plugins.module_utils.core.module import Outcome
+from ansible_collections.ainative.security.plugins.module_utils.cloud import cloudtrail_history as history
+from ansible_collections.ainative.security.plugins.module_utils.cloud import cloudtrail_athena
 from ansible_collections.ainative.security.plugins.module_utils.cloud import cloudtrail_scan as scan
 from ansible_collections.ainative.security.plugins.module_utils.cloud.aws import Clients
+from ansible_collections.ainative.security.plugins.module_utils.cloud import organizations
 from ansible_collections.ainative.security.plugins.module_utils.cloud.cloudtrail_detections import (
     select_detections, user_detections)
 from ansible_collections.ainative.security.plugins.module_utils.cloud.cloudtrail_s3 import (
@@ -62,7 +65,18 @@ def run(ctl):
         clients = Clients(ctl.module, max_pool=params["concurrency"])
     if params["source"] == "s3":
         bound_retries(clients)
-    outcome = hunt(params, clients)
+    if params.get("organization"):
+        if params["source"] != "lookup_events":
+            raise InputError("organization works with source lookup_events only; an organization trail's S3 archive "
+                             "already holds every account (use source s3 with organization_id)")
+        empty = dict(dict.fromkeys(("events_scanned", "events_in_window", "files_scanned"), 0), counts={}, window=None,
+                     detections=[], rules_loaded=[], rules_refused=[], coverage_detail=[], parser=None)
+        outcome = organizations.fan_out(params["organization"], clients, lambda account_clients: hunt(
+            params, account_clients), "regions", per_account=("coverage_detail",), empty=empty)
+        outcome.extra["coverage_complete"] = outcome.coverage.complete
+    else:
+        outcome = hunt(params, clients)
+    history.commit(outcome, ctl.check_mode, ctl.diff_mode)
     for note in outcome.notes:
         if note.startswith("coverage is incomplete"):
             ctl.warn(note)
@@ -81,9 +95,10 @@ def hunt(params, clients=None, now=None):
     own_rules, own_bases, refused = user_detections(params.get("rules"))
     detections = select_detections(params.get("detections"), params.get("tags"), params.get("exclude_detections"),
                                    extra=own_rules, exclude_rules=params.get("exclude_rules"))
+    past = history.load(params.get("history"), params.get("organization"))  # fail closed before reading logs
     start, end = time_window(params.get("since"), params.get("start_time"), params.get("end_time"), now=now)
     burst_window = parse_duration(params.get("burst_window") or "10m", "burst_window")
-    spec = scan.ScanSpec([d["id"] for d in detections], start, end, params.get("allowed_cidrs"),
+    spec = scan.ScanSpec(history.scan_ids([d["id"] for d in detections]), start, end, params.get("allowed_cidrs"),
                          params.get("parser") or "auto", rules=own_rules + own_bases)
     if spec.parser == "msgspec" and not scan.HAS_MSGSPEC:
         raise DependencyError("parser: msgspec is not installed on the host; use parser: auto or json, "
@@ -125,6 +140,10 @@ def hunt(params, clients=None, now=None):
         detail.extend({"source": "s3", "account": None, "region": None, "folder": item, "complete": False,
                        "error_count": 1, "errors": [reason]}
                       for item, reason in archive.gaps if item.startswith("s3://"))
+    elif source == "athena":
+        cov, partial, detail, more = cloudtrail_athena.hunt_athena(
+            clients.client("athena"), params, spec, dict((d["id"], d["rule"]) for d in own_rules + own_bases), start, end)
+        notes.extend(more)
     else:
         clients.account_id()
         if end - start > datetime.timedelta(days=LOOKUP_RETENTION_DAYS):
@@ -146,6 +165,9 @@ def hunt(params, clients=None, now=None):
     limit = params.get("max_findings") or 0
     findings = scan.build_findings(partial, detections, params.get("brute_force_threshold") or 10,
                                    params.get("unauthorized_threshold") or 10, burst_window, evidence_limit=limit)
+    judged = history.judge(params.get("history"), past, detections, partial.matches, start, end, cov)
+    findings.extend(judged.findings)
+    notes.extend(judged.notes)
     counts = dict((d["id"], 0) for d in detections)
     for finding in findings:
         counts[finding["id"]] += 1
@@ -170,4 +192,7 @@ def hunt(params, clients=None, now=None):
     )
     outcome.report_meta = dict((k, outcome.extra[k]) for k in ("window", "counts", "events_in_window", "files_scanned"))
     outcome.report_meta["source"] = source
+    outcome.history = judged  # written by run(), which knows check and diff mode
+    if judged.result:
+        outcome.extra["history"] = judged.result
     return outcome

@@ -434,7 +434,7 @@ def _sliding(groups, threshold, window):
     return out
 
 
-def _finding(det, summary, details=None, resource=None):
+def _finding(det, summary, details=None, resource=None, target=None):
     tech = det["technique"]
     info = dict(summary)
     info.update({"detection": det["id"], "technique": tech[0], "technique_name": tech[1], "tactic": tech[2],
@@ -442,7 +442,7 @@ def _finding(det, summary, details=None, resource=None):
                  "falsepositives": det["falsepositives"]})
     if details:
         info.update(details)
-    target = "%s/%s" % (summary.get("account") or "unknown-account", summary.get("region") or "unknown-region")
+    target = target or "%s/%s" % (summary.get("account") or "unknown-account", summary.get("region") or "unknown-region")
     return fmodel.make_finding(CONTROL, "detection", det["id"], det["severity"], det["title"], target=target,
                                location={"resource": resource or summary.get("event_id"),
                                          "path": summary.get("source")},

@@ -34,6 +34,7 @@ from ansible_collections.ainative.security.plugins.module_utils.core.errors impo
 from ansible_collections.ainative.security.plugins.module_utils.core.module import Outcome
 from ansible_collections.ainative.security.plugins.module_utils.cloud.aws import (
     AWSAuditError, BotoCoreError, Clients, ClientError, describe_error, error_code)
+from ansible_collections.ainative.security.plugins.module_utils.cloud import organizations
 
 CONTROL = "s3_encryption_assert"
 
@@ -678,10 +679,21 @@ def run(ctl):
                        bucket_key=params["bucket_key"], secure_transport=params["secure_transport"],
                        deny_unencrypted_uploads=params["deny_unencrypted_uploads"],
                        block_sse_c=params["block_sse_c"], public_access_block=params["public_access_block"])
+    if params.get("organization") and not params["all_buckets"]:
+        raise InputError("organization needs all_buckets: true (narrow with include/exclude); a bucket lives in one "
+                         "account, so check named buckets without organization")
     clients = Clients(ctl.module, max_pool=params["concurrency"])
-    outcome = assert_buckets(clients, req, names=params["buckets"], all_buckets=params["all_buckets"],
-                             include=params["include"], exclude=params["exclude"], mode=params["mode"],
-                             check_mode=ctl.check_mode, concurrency=params["concurrency"])
+
+    def audit(account_clients):
+        return assert_buckets(account_clients, req, names=params["buckets"], all_buckets=params["all_buckets"],
+                              include=params["include"], exclude=params["exclude"], mode=params["mode"],
+                              check_mode=ctl.check_mode, concurrency=params["concurrency"])
+    if params.get("organization"):  # every account in check mode too: audit/enforce gets ctl.check_mode
+        outcome = organizations.fan_out(params["organization"], clients, audit, "buckets", per_account=("buckets",),
+                                        empty={"buckets": [], "counts": dict.fromkeys(
+                                            ("total", "compliant", "noncompliant", "fixed", "unknown"), 0)})
+    else:
+        outcome = audit(clients)
     if not (ctl.diff_mode and outcome.changed):
         outcome.diff = None
     return outcome

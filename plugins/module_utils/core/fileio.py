@@ -413,12 +413,13 @@ def _write_temp(tmp, path, produce, mode, uid, gid):
     return not same
 
 
-def publish_set(files, mode=0o644, check_mode=False, make_dirs=False, uid=-1, gid=-1):
+def publish_set(files, mode=0o644, check_mode=False, make_dirs=False, uid=-1, gid=-1, workers=1):
     """Replace each ``(path, produce)`` of ``files`` with what ``produce(handle)`` writes, as one unit.
 
     Readers (and the next run, after a kill at any point) see the whole old set or the whole new set; a
     file whose content is unchanged is not touched. See the module docstring for the protocol. Returns
     ``{path: changed}``; check mode only compares. An error rolls the set back and is raised.
+    ``workers`` > 1 writes the files in that many processes (forked; for large CPU-bound sets).
     """
     files = [(os.path.abspath(path), produce) for path, produce in files]
     if not files:
@@ -434,12 +435,103 @@ def publish_set(files, mode=0o644, check_mode=False, make_dirs=False, uid=-1, gi
     try:
         recover_sets(directories, locks)
         _test_pause("recovered")
-        return _publish(files, mode, uid, gid)
+        return _publish(files, mode, uid, gid, workers, list(locks.fds.values()))
     finally:
         locks.release()
 
 
-def _publish(files, mode, uid, gid):
+def _write_group(jobs, mode, uid, gid):
+    changed = {}
+    for tmp, path, produce in jobs:
+        changed[path] = _write_temp(tmp, path, produce, mode, uid, gid)
+        if not changed[path]:
+            _remove(tmp)
+        _test_pause("temp:%s" % os.path.basename(path))
+    return changed
+
+
+def _die_with_parent():
+    """Linux: a forked writer is killed when the module process is, so it never writes after a kill."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except (ImportError, OSError, AttributeError):
+        pass
+
+
+def _fork_group(jobs, mode, uid, gid, inherited):
+    """(pid, read end) of a child writing ``jobs``; it sends back a pickled ``{path: changed}`` or exception."""
+    import pickle
+    parent = os.getpid()
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(writer)
+        return pid, reader
+    status = 1
+    try:  # the child: never returns into the caller's stack, never runs the parent's exit handlers
+        os.close(reader)
+        for fd in inherited:  # the parent's directory locks stay the parent's alone
+            os.close(fd)
+        _die_with_parent()
+        if os.getppid() != parent:
+            os._exit(1)
+        try:
+            answer = _write_group(jobs, mode, uid, gid)
+            status = 0
+        except BaseException as exc:  # any failure goes back to the parent, which rolls the set back
+            answer = exc
+        try:
+            payload = pickle.dumps(answer, 2)
+        except Exception:  # an unpicklable exception still reaches the parent as its text
+            payload = pickle.dumps(OSError(errno.EIO, str(answer)), 2)
+        with os.fdopen(writer, "wb") as handle:
+            handle.write(payload)
+    finally:
+        os._exit(status)
+
+
+def _join_group(pid, reader):
+    import pickle
+    with os.fdopen(reader, "rb") as handle:
+        payload = handle.read()
+    dummy, status = os.waitpid(pid, 0)
+    try:
+        answer = pickle.loads(payload)
+    except Exception:
+        answer = None
+    if isinstance(answer, BaseException):
+        raise answer
+    if not isinstance(answer, dict) or status != 0:
+        how = ("was killed by signal %d" % os.WTERMSIG(status) if os.WIFSIGNALED(status)
+               else "ended with status %d" % os.WEXITSTATUS(status))
+        raise OSError(errno.EIO, "a report writer process %s before finishing" % how)
+    return answer
+
+
+def _write_temps(jobs, mode, uid, gid, workers, inherited):
+    """``{path: changed}`` of every job; with ``workers`` > 1, jobs ``i::workers`` go to forked children
+    (writing large reports is CPU-bound: each format on its own core). Every child is joined before this
+    returns or raises, so no writer outlives the set's error handling."""
+    groups = [jobs[index::workers] for index in range(max(workers, 1))] if len(jobs) > 1 else [jobs]
+    groups = [group for group in groups if group]
+    children = [_fork_group(group, mode, uid, gid, inherited) for group in groups[1:]]
+    changed, error = {}, None
+    try:
+        changed.update(_write_group(groups[0], mode, uid, gid))
+    except BaseException as exc:
+        error = exc
+    for pid, reader in children:
+        try:
+            changed.update(_join_group(pid, reader))
+        except BaseException as exc:
+            error = error or exc
+    if error is not None:
+        raise error
+    return dict((job[1], changed[job[1]]) for job in jobs)
+
+
+def _publish(files, mode, uid, gid, workers=1, inherited=()):
     token = binascii.hexlify(os.urandom(16)).decode("ascii")
     home = os.path.dirname(files[0][0])
     journal_path = os.path.join(home, ".ainative-%s.journal" % token)
@@ -448,14 +540,10 @@ def _publish(files, mode, uid, gid):
                for index, (path, dummy) in enumerate(files)]
     _write_record(journal_path, {"token": token, "files": [list(pair) for pair in planned]})
     _test_pause("journal")
-    changed = {}
     committed = False
     try:
-        for (tmp, path), (dummy, produce) in zip(planned, files):
-            changed[path] = _write_temp(tmp, path, produce, mode, uid, gid)
-            if not changed[path]:
-                _remove(tmp)
-            _test_pause("temp:%s" % os.path.basename(path))
+        jobs = [(tmp, path, produce) for (tmp, path), (dummy, produce) in zip(planned, files)]
+        changed = _write_temps(jobs, mode, uid, gid, workers, inherited)
         pairs = [[tmp, path] for tmp, path in planned if changed[path]]
         if pairs:
             _write_record(commit_path, {"token": token, "files": pairs})

@@ -79,6 +79,8 @@ class FindingError(InputError):
 
 def normalize_severity(value, default="UNKNOWN"):
     """Return the canonical upper-case severity for any common spelling, or raise FindingError."""
+    if isinstance(value, str) and value in SEVERITY_RANK:  # canonical already: every finding read back
+        return value
     if value is None or value == "":
         return default
     name = str(value).strip().upper()

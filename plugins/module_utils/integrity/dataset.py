@@ -222,19 +222,27 @@ def verify_tree(ctl, patterns):
                       target=root, manifest_signed=True, manifest_signer=None)
         out.msg = "manifest %s not trusted: %s" % (manifest_path, exc.msg)
         return out
-    pinned = manifest.dataset_digest(algorithm, digests)
-    if params.get("manifest_digest"):
-        want = parse_digest(params["manifest_digest"], "sha256")[1]
-        if pinned != "sha256:" + want:
+    want = parse_digest(params["manifest_digest"], "sha256")[1] if params.get("manifest_digest") else None
+    listed = digests
+
+    def pin():
+        """The manifest's dataset digest, checked against manifest_digest: computed while the workers hash,
+        and an InputError here stops them, so no result of an unapproved manifest is reported."""
+        pinned = manifest.dataset_digest(algorithm, listed)
+        if want and pinned != "sha256:" + want:
             raise InputError("manifest %s does not match manifest_digest (it pins %s, expected sha256:%s); "
                              "it was changed after approval, so it is not trusted" % (manifest_path, pinned, want))
+        return pinned
+
     notes = []
     own = _manifest_relpath(params, root)
     if own in digests:  # a manifest cannot pin its own content
         notes.append("the manifest lists itself (%s); that entry is not verified" % display_name(own, NAME_IN_MESSAGE))
+        digests = dict(digests)
         del digests[own]
     outcome = engine.verify_tree(root, digests, sizes, algorithm, IgnoreRules(patterns, _own_files(params, root)),
-                                 params["follow_symlinks"], params["workers"])
+                                 params["follow_symlinks"], params["workers"], beside=pin)
+    pinned = outcome["beside"]
     if params["allow_extra"]:
         outcome["extra_allowed"] = outcome.pop("extra")
     problems = dict((key, _shown(outcome.get(key) or [])) for key in LISTS)

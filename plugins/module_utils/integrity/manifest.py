@@ -168,14 +168,19 @@ def dataset_digest(algorithm, digests):
     that of ``json.dumps([algorithm, [[name, digest], ...]], ensure_ascii=False, separators=(",", ":"))``,
     joined here from each string's JSON form (the encoder json.dumps uses) with no Python code per entry.
     """
-    names = list(digests)
-    if all(map(str.isascii, names)):
-        names.sort()  # code point order is byte order for ASCII
+    listed = list(digests)
+    joined = "".join(listed)
+    if joined.isascii():
+        names = sorted(listed)  # code point order is byte order for ASCII
     else:
-        names.sort(key=sort_key)
-    values = list(map(digests.__getitem__, names))
+        names = sorted(listed, key=sort_key)
+    # A manifest read from disk is sorted already: its values are then in order as they are.
+    values = list(digests.values()) if names == listed else list(map(digests.__getitem__, names))
     quote = json.encoder.encode_basestring
-    if _JSON_ESCAPED.search("".join(names)) or _JSON_ESCAPED.search("".join(values)):
+    hexes = "".join(values)
+    # printable and without '"' or '\\' is nothing json.dumps escapes (the regex decides the rest)
+    plain = joined.isprintable() and '"' not in joined and "\\" not in joined and hexes.isalnum()
+    if not plain and (_JSON_ESCAPED.search(joined) or _JSON_ESCAPED.search(hexes)):
         names = [quote(name)[1:-1] for name in names]
         values = [quote(value)[1:-1] for value in values]
     body = '"],["'.join(map('","'.join, zip(names, values)))

@@ -5,7 +5,8 @@
 
 Each file's format comes from its content (magic bytes), then its name. Pickles (also inside PyTorch zips,
 numpy object arrays and other zips) are disassembled by fickling, never unpickled; each import is judged by
-:mod:`.policy`. Keras ``.keras`` files are read for Lambda layers (``config.json``), TensorFlow
+:mod:`.policy`. Keras ``.keras`` files are read for Lambda layers (``config.json``), Keras 2 HDF5 files
+(``.h5``) for the same in the root group's ``model_config`` attribute (h5py reads attributes only), TensorFlow
 ``saved_model.pb`` for ReadFile/WriteFile ops (protobuf field bytes, TensorFlow is not needed). Safetensors
 are checked by their header only; the tensors are never read. A file that claims a format but cannot be
 parsed is a coverage miss: the run fails closed.
@@ -39,6 +40,11 @@ try:
     from fickling.fickle import Pickled
 except ImportError:
     Pickled = None
+
+try:
+    import h5py
+except ImportError:
+    h5py = None
 
 CONTROL = "model_scan"
 DEFAULT_GATE = "HIGH"
@@ -128,7 +134,8 @@ def _keras_objects(node, found):
         module = node.get("module")
         if node.get("class_name") == "Lambda":
             found.append(("keras-lambda-layer", config.get("name"), None))
-        elif isinstance(module, str) and module != "keras" and not module.startswith(("keras.", "builtins")):
+        elif ("class_name" in node and isinstance(module, str) and module != "keras"
+              and not module.startswith(("keras.", "builtins"))):
             found.append(("keras-custom-module", config.get("name"), "%s.%s" % (module, node.get("class_name"))))
         for value in node.values():
             _keras_objects(value, found)
@@ -152,6 +159,35 @@ def keras_hits(config_bytes, member):
             title = "Keras Lambda layer %s holds Python bytecode that runs when the model is loaded" % (name or "(unnamed)")
         hits.append(Hit(finding_id, "HIGH", title, member=member, layer=name, imported=imported))
     return hits
+
+
+def _attr_text(value):
+    """An HDF5 attribute Keras wrote as text (str, or bytes in older Keras 2 versions); None otherwise."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value if isinstance(value, str) else None
+
+
+def hdf5_hits(path):
+    """A Keras 2 ``.h5`` model: its ``model_config`` (JSON in a root attribute) walked like ``.keras``'s
+    config.json. Only attributes are read, never the weight datasets. Without ``model_config`` the file holds
+    weights or data only (Keras' ``save_weights``), no code."""
+    if h5py is None:
+        raise DependencyError("model_scan needs the Python package h5py on the managed host (pip install h5py) "
+                              "to examine HDF5 (Keras .h5) files")
+    try:
+        with h5py.File(path, "r") as handle:
+            attrs = dict((key, handle.attrs.get(key)) for key in ("model_config", "keras_version", "backend")
+                         if key in handle.attrs)
+    except Exception as exc:  # pylint: disable=broad-except  # h5py raises OSError, KeyError, ...; all fail closed
+        raise Unparsable("not an HDF5 file h5py can read: %s" % (str(exc) or type(exc).__name__))
+    facts = dict((key, _attr_text(attrs[key])) for key in ("keras_version", "backend") if key in attrs)
+    if "model_config" not in attrs:
+        return [], facts
+    config = _attr_text(attrs["model_config"])
+    if config is None:
+        raise Unparsable("model_config attribute is not text")
+    return keras_hits(config.encode("utf-8"), "model_config"), facts
 
 
 def savedmodel_hits(data):
@@ -249,8 +285,8 @@ def inspect_file(path):
             fmt, hits = _zip_hits(path, ext)
             return fmt, hits, {}
         if magic[:8] == b"\x89HDF\r\n\x1a\n":
-            # Keras .h5 keeps its config (and Lambda bytecode) in HDF5 attributes; h5py is not available.
-            raise Unparsable("HDF5 (Keras .h5) files are not inspected here; convert the model to .keras or safetensors")
+            hits, facts = hdf5_hits(path)
+            return "hdf5", hits, facts
         if magic[:6] == b"\x93NUMPY":
             return "numpy", _numpy_hits(handle, magic), {}
         if ext == ".safetensors" or (len(magic) == 8 and _looks_like_safetensors(handle, magic)):

@@ -4,22 +4,25 @@
 """model_sign and model_verify: OpenSSF model signing (a Sigstore bundle holding a DSSE envelope with an
 in-toto statement of (path, digest) subjects), through the ``model-signing`` library, offline keys only.
 
-The library does the cryptography and the hashing; this module adds what it lacks: the tree is listed
-first and any symlink or special file is refused (the library follows links when a signature says
-``allow_symlinks``), the signature's names are checked before anything is hashed (no absolute paths or
-``..``), and the library's reasons become one finding per file.
+The library builds, signs, reads and checks the bundle; the files are hashed by the collection's integrity
+engine (the one dataset_hash_verify uses) and the digests handed to the library's manifest, so both sign
+and verify hash at the engine's speed and the signed statement is the library's own. This module adds what
+the library lacks: the tree is listed first and any symlink or special file is refused (the library follows
+links when a signature says ``allow_symlinks``), the signature's names are checked before anything is
+hashed (no absolute paths or ``..``), and every difference becomes one finding per file.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import ast
 import base64
+import importlib.util
 import json
 import os
-import re
+import pathlib
 import shutil
+import sys
 import tempfile
 
 from ansible_collections.ainative.security.plugins.module_utils.core.coverage import Coverage
@@ -27,24 +30,24 @@ from ansible_collections.ainative.security.plugins.module_utils.core.errors impo
 from ansible_collections.ainative.security.plugins.module_utils.core.fileio import read_regular_file, write_if_changed
 from ansible_collections.ainative.security.plugins.module_utils.core.findings import make_finding
 from ansible_collections.ainative.security.plugins.module_utils.core.module import Outcome
+from ansible_collections.ainative.security.plugins.module_utils.integrity.digests import hasher
+from ansible_collections.ainative.security.plugins.module_utils.integrity.engine import build_entries, verify_tree
 from ansible_collections.ainative.security.plugins.module_utils.integrity.paths import check_relpath
+from ansible_collections.ainative.security.plugins.module_utils.integrity.tree import hash_single_file
 from ansible_collections.ainative.security.plugins.module_utils.models.tree import model_files, relative_paths
-
-try:
-    from model_signing import hashing as ms_hashing
-    from model_signing import signing as ms_signing
-    from model_signing import verifying as ms_verifying
-    MODEL_SIGNING_ERROR = None
-except Exception as exc:  # pylint: disable=broad-except  # ImportError, or pyOpenSSL missing underneath
-    MODEL_SIGNING_ERROR = exc
 
 SIGN = "model_sign"
 VERIFY = "model_verify"
 SIGNATURE_LIMIT = 64 << 20
 GIT_PATHS = (".git", ".gitattributes", ".github", ".gitignore")
-_MISMATCH = re.compile(r"^Hash mismatch for '(.*)': Expected", re.S)
-_EXTRA = re.compile(r"^Extra files found in model '.*?': (.*)$", re.S)
-_MISSING = re.compile(r"^Missing files in model '.*?': (.*)$", re.S)
+# model_sign's hashing_algorithm (the CLI's word) -> the digest name the library writes and the engine hashes
+DIGEST_NAMES = {"sha256": "sha256", "blake2": "blake2b", "blake3": "blake3"}
+# The pieces of model-signing that key signing and verification use (never its Sigstore signer); the
+# certificate signer (pyOpenSSL, certifi) and the library's own hashing (for shard signatures) when needed.
+_KEY_PIECES = ("manifest", "_hashing.hashing", "_signing.signing", "_signing.sign_sigstore_pb", "_signing.sign_ec_key")
+CERTIFICATE = "_signing.sign_certificate"
+HASHING = "hashing"
+_LIB = {}
 
 
 def _first_line(exc, limit):
@@ -52,10 +55,34 @@ def _first_line(exc, limit):
     return str(exc).split("\n", 1)[0][:limit]
 
 
-def _require():
-    if MODEL_SIGNING_ERROR is not None:
+def _library(*extra):
+    """model-signing's manifest, bundle and key modules (and ``extra`` ones), imported on first use.
+
+    The package's ``__init__`` imports its Sigstore signer (sigstore, tuf, boto3: about 1 s of CPU, most of a
+    verify of 1 GiB) even for key signing. When nothing has imported the package yet, it is registered
+    without running ``__init__``, and only the submodules named here are loaded: they are the library's own
+    code, unchanged, and a later ``import model_signing.signing`` still works.
+    """
+    wanted = [name for name in _KEY_PIECES + extra if name not in _LIB]
+    if not wanted:
+        return _LIB
+    hollow = None
+    try:
+        if "model_signing" not in sys.modules:
+            spec = importlib.util.find_spec("model_signing")
+            if spec is None:
+                raise ImportError("No module named 'model_signing'")
+            hollow = sys.modules["model_signing"] = importlib.util.module_from_spec(spec)
+        for name in wanted:
+            _LIB[name] = importlib.import_module("model_signing." + name)
+    except Exception as exc:  # pylint: disable=broad-except  # ImportError, or pyOpenSSL missing underneath
+        _LIB.clear()
+        if hollow is not None and sys.modules.get("model_signing") is hollow:
+            for name in [n for n in sys.modules if n == "model_signing" or n.startswith("model_signing.")]:
+                del sys.modules[name]
         raise DependencyError("%s needs the Python packages model-signing and pyopenssl on the managed host "
-                              "(pip install model-signing pyopenssl): %s" % (SIGN, MODEL_SIGNING_ERROR))
+                              "(pip install model-signing pyopenssl): %s" % (SIGN, exc))
+    return _LIB
 
 
 def _ignored(params):
@@ -78,20 +105,39 @@ def _tree(params):
         raise InputError("path %s does not exist; give the model file or folder" % params["path"])
     ignored, skip = _ignored(params)
     files, refused = model_files(params["path"], skip)
-    return ignored, files, refused
+    return ignored, skip, files, refused
 
 
-def _hashing(params, ignored, algorithm, method="files", shard_size=None):
-    config = ms_hashing.Config()
-    if method == "shards":
-        config.use_shard_serialization(hashing_algorithm=algorithm, shard_size=shard_size, allow_symlinks=False)
-    else:
-        config.use_file_serialization(hashing_algorithm=algorithm, allow_symlinks=False)
-    return config.set_ignored_paths(paths=ignored, ignore_git_paths=params["ignore_git_paths"])
+def _file_digests(path, skip, digest_name):
+    """{name: hex digest} of the files to sign, hashed by the integrity engine; a single file is named "."
+    as the library names it."""
+    if os.path.isfile(path):
+        return {".": hash_single_file(path, digest_name)[0]}
+    return dict((name, entry[0]) for name, entry in build_entries(path, skip, digest_name)[0].items())
+
+
+def _model_name(path):
+    """The statement's subject name, as the library's serializer names the model."""
+    name = pathlib.Path(path).name
+    return name if name and name != ".." else os.path.basename(pathlib.Path(path).resolve())
+
+
+def _manifest(params, ignored, digests):
+    """The library's manifest over the engine's digests, with the serialization its file hashing records."""
+    lib = _library()
+    manifest, hashing = lib["manifest"], lib["_hashing.hashing"]
+    digest_name = DIGEST_NAMES[params["hashing_algorithm"]]
+    recorded = set(ignored) | (set(GIT_PATHS) if params["ignore_git_paths"] else set())
+    serialization = manifest._FileSerialization(digest_name, False, [pathlib.Path(p) for p in sorted(recorded)])
+    items = [manifest.FileManifestItem(path=pathlib.PurePosixPath(name),
+                                       digest=hashing.Digest(digest_name, bytes.fromhex(hexdigest)))
+             for name, hexdigest in digests.items()]
+    return manifest.Manifest(_model_name(params["path"]), items, serialization)
 
 
 def read_statement(data):
-    """The in-toto statement inside a bundle (not yet verified: used only to refuse hostile names)."""
+    """The in-toto statement inside a bundle (not yet verified: used to refuse hostile names before any
+    hashing and for the diff of model_sign, never trusted)."""
     try:
         bundle = json.loads(data.decode("utf-8"))
         statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]).decode("utf-8"))
@@ -110,20 +156,22 @@ def _subject_lines(resources):
                    for r in sorted(resources, key=lambda r: str(r.get("name"))))
 
 
-def _signer_config(params):
-    config = ms_signing.Config()
+def _new_signer(params):
+    lib = _library(CERTIFICATE) if params["signing_certificate"] else _library()
     if params["signing_certificate"]:
-        return config.use_certificate_signer(private_key=params["private_key"],
-                                             signing_certificate=params["signing_certificate"],
-                                             certificate_chain=params["certificate_chain"])
-    return config.use_elliptic_key_signer(private_key=params["private_key"], password=_password(params))
+        return lib[CERTIFICATE].Signer(pathlib.Path(params["private_key"]), pathlib.Path(params["signing_certificate"]),
+                                       [pathlib.Path(c) for c in params["certificate_chain"]])
+    return lib["_signing.sign_ec_key"].Signer(pathlib.Path(params["private_key"]), _password(params))
 
 
-def _verifier(params):
-    config = ms_verifying.Config()
-    if params.get("public_key"):
-        return config.use_elliptic_key_verifier(public_key=params["public_key"])
-    return config.use_certificate_verifier(certificate_chain=params["certificate_chain"])
+def _verified_manifest(signature, public_key, certificate_chain):
+    """The manifest a bundle signs, once its DSSE signature checks out with the key or the chain."""
+    lib = _library() if public_key else _library(CERTIFICATE)
+    if public_key:
+        verifier = lib["_signing.sign_ec_key"].Verifier(pathlib.Path(public_key))
+    else:
+        verifier = lib[CERTIFICATE].Verifier([pathlib.Path(c) for c in certificate_chain or ()])
+    return verifier.verify(lib["_signing.sign_sigstore_pb"].Signature.read(pathlib.Path(signature)))
 
 
 def _leaf_der(bundle):
@@ -148,13 +196,13 @@ def _signing_public_key(params, bundle):
         raise InputError("cannot load private_key %s: %s" % (params["private_key"], _first_line(exc, 200)))
 
 
-def _still_valid(params, existing, ignored):
+def _still_valid(params, existing, ignored, digests):
     """True when the signature on disk is by this key, over this exact tree and configuration: signing again
     would only change its timestamp and randomness, so nothing is written.
 
     Checked here rather than with the library's verifier, which in certificate mode needs the root of the
     chain, which a signer does not have: the DSSE signature (PAE of the DSSE spec) with the signing key's
-    public half, then the signed (path, digest) pairs against the tree hashed now.
+    public half, then the signed (path, digest) pairs against the digests of the tree now.
     """
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes
@@ -168,8 +216,9 @@ def _still_valid(params, existing, ignored):
         signed = sorted((r["name"], r["algorithm"], r["digest"]) for r in resources)
     except (InputError, KeyError, IndexError, TypeError, ValueError, AttributeError):
         return False
+    digest_name = DIGEST_NAMES[params["hashing_algorithm"]]
     wanted = set(ignored) | (set(GIT_PATHS) if params["ignore_git_paths"] else set())
-    if (serialization.get("method") != "files" or serialization.get("hash_type") != params["hashing_algorithm"]
+    if (serialization.get("method") != "files" or serialization.get("hash_type") != digest_name
             or serialization.get("allow_symlinks") or set(serialization.get("ignore_paths") or ()) != wanted):
         return False
     public = _signing_public_key(params, bundle)
@@ -180,10 +229,7 @@ def _still_valid(params, existing, ignored):
         public.verify(signature, pae, ec.ECDSA(hashes.SHA256() if public.curve.key_size <= 256 else hashes.SHA384()))
     except InvalidSignature:
         return False
-    manifest = _hashing(params, ignored, params["hashing_algorithm"]).hash(params["path"])
-    current = sorted((rd.identifier, params["hashing_algorithm"], rd.digest.digest_hex)
-                     for rd in manifest.resource_descriptors())
-    return current == signed
+    return sorted((name, digest_name, hexdigest) for name, hexdigest in digests.items()) == signed
 
 
 def _password(params):
@@ -192,9 +238,9 @@ def _password(params):
 
 
 def sign(ctl):
-    _require()
+    lib = _library()
     params = ctl.params
-    ignored, files, refused = _tree(params)
+    ignored, skip, files, refused = _tree(params)
     if refused:
         name, reason = refused[0]
         raise InputError("refusing to sign %s: %s: %s; remove it or list it in ignore_paths (%d such path(s))"
@@ -205,7 +251,8 @@ def sign(ctl):
     existing = None
     if os.path.lexists(params["signature"]):
         existing = read_regular_file(params["signature"], "signature", limit=SIGNATURE_LIMIT)
-    if existing is not None and _still_valid(params, existing, ignored):
+    digests = _file_digests(params["path"], skip, DIGEST_NAMES[params["hashing_algorithm"]])
+    if existing is not None and _still_valid(params, existing, ignored, digests):
         cov.add(len(files))
         return Outcome(cov, [], changed=False, signature=params["signature"], files=len(files),
                        hashing_algorithm=params["hashing_algorithm"])
@@ -213,10 +260,10 @@ def sign(ctl):
     try:
         fresh = os.path.join(work, "model.sig")
         try:
-            _signer_config(params).set_hashing_config(
-                _hashing(params, ignored, params["hashing_algorithm"])).sign(params["path"], fresh)
+            signed = _new_signer(params).sign(lib["_signing.signing"].Payload(_manifest(params, ignored, digests)))
         except (ValueError, TypeError, OSError) as exc:
             raise InputError("cannot sign %s: %s" % (params["path"], _first_line(exc, 300)))
+        signed.write(pathlib.Path(fresh))
         with open(fresh, "rb") as handle:
             data = handle.read()
     finally:
@@ -237,41 +284,67 @@ def sign(ctl):
     return out
 
 
-def _reason_findings(root, messages):
-    """One finding per file the library names (modified, unsigned, missing)."""
-    found = []
-    for message in messages:
-        for pattern, finding_id, title in ((_MISMATCH, "model-file-modified", "%s differs from its signed digest"),
-                                           (_EXTRA, "model-file-unsigned", "%s is not covered by the signature"),
-                                           (_MISSING, "model-file-missing", "%s is signed but missing")):
-            match = pattern.match(message)
-            if not match:
-                continue
-            names = [match.group(1)] if pattern is _MISMATCH else match.group(1).split(", ")
-            for name in names:
-                found.append(make_finding(VERIFY, "integrity", finding_id, "HIGH", title % name, target=root,
-                                          location={"path": name}))
-            break
+def _diff(actual, expected):
+    """The differences of two {name: hex digest} maps, in the shape of the engine's verify_tree result."""
+    return {"mismatched": [{"path": name} for name in sorted(set(actual) & set(expected)) if actual[name] != expected[name]],
+            "missing": sorted(set(expected) - set(actual)), "extra": sorted(set(actual) - set(expected)),
+            "ignored": [], "unsafe": [], "unreadable": []}
+
+
+def _compare(params, ignored, skip, signed):
+    """The tree against the verified manifest: hashed by the engine for file signatures (as
+    dataset_hash_verify hashes), by the library for shard signatures."""
+    expected = dict((rd.identifier, rd.digest) for rd in signed.resource_descriptors())
+    wanted = dict((name, digest.digest_hex) for name, digest in expected.items())
+    serialization = signed.serialization_type
+    hash_type = serialization.get("hash_type")
+    root = params["path"]
+    if (serialization.get("method") == "files" and hash_type in DIGEST_NAMES.values()
+            and all(digest.algorithm == hash_type for digest in expected.values())):
+        if os.path.isfile(root):
+            return _diff({".": hash_single_file(root, hash_type)[0]}, wanted)
+        return verify_tree(root, wanted, None, hash_type, skip)
+    config = _library(HASHING)[HASHING].Config()
+    algorithm = {"blake2b": "blake2"}.get(hash_type, hash_type)
+    if serialization.get("method") == "shards":
+        config.use_shard_serialization(hashing_algorithm=algorithm, shard_size=serialization.get("shard_size"),
+                                       allow_symlinks=False)
+    else:
+        config.use_file_serialization(hashing_algorithm=algorithm, allow_symlinks=False)
+    actual = config.set_ignored_paths(paths=ignored, ignore_git_paths=params["ignore_git_paths"]).hash(root)
+    return _diff(dict((rd.identifier, rd.digest.digest_hex) for rd in actual.resource_descriptors()), wanted)
+
+
+def _file_findings(root, diff, unsigned):
+    """One finding per file that differs from the signature (modified, unsigned, missing)."""
+    found = list(unsigned)
+    named = set(f["location"]["path"] for f in unsigned)
+    for finding_id, title, names in (
+            ("model-file-modified", "%s differs from its signed digest", [m["path"] for m in diff["mismatched"]]),
+            ("model-file-unsigned", "%s is not covered by the signature", [n for n in diff["extra"] if n not in named]),
+            ("model-file-missing", "%s is signed but missing", diff["missing"]),
+            ("model-file-missing", "%s is signed but ignore_paths leaves it out", diff["ignored"])):
+        found.extend(make_finding(VERIFY, "integrity", finding_id, "HIGH", title % name, target=root,
+                                  location={"path": name}) for name in names)
     return found
 
 
-def _library_reasons(text):
-    """The list of reasons in the library's "Signature mismatch: [...]" message."""
-    prefix = "Signature mismatch: "
-    if not text.startswith(prefix):
-        return None
-    try:
-        reasons = ast.literal_eval(text[len(prefix):])
-    except (ValueError, SyntaxError):
-        return None
-    return [str(r) for r in reasons] if isinstance(reasons, list) else None
+def _hostile(names, single_file):
+    """The reason a signed name would lead outside the model, or None."""
+    for name in names:
+        if single_file and name == ".":  # how model_signing names the one file it signed
+            continue
+        try:
+            check_relpath(name, "signature")
+        except InputError as exc:
+            return exc.msg
+    return None
 
 
 def verify(ctl):
-    _require()
     params = ctl.params
     root = params["path"]
-    ignored, files, refused = _tree(params)
+    ignored, skip, files, refused = _tree(params)
     cov = Coverage("files", asked=len(files) + len(refused))
     result = dict(verified=False, signature=params["signature"], files=len(files))
 
@@ -295,36 +368,38 @@ def verify(ctl):
     except InputError as exc:
         return refuse("model-signature-invalid", "The signature is not an OpenSSF model signing bundle", exc.msg)
     single_file = os.path.isfile(root)
-    for resource in resources:
-        name = resource.get("name") if isinstance(resource, dict) else None
-        if single_file and name == ".":  # how model_signing names the one file it signed
-            continue
-        try:
-            check_relpath(name, "signature")
-        except InputError as exc:
-            return refuse("model-signature-hostile-path", "The signature names a path outside the model", exc.msg)
-    # The library adds the signature's own ignore_paths to the verifier's: files under them would pass unread.
+    hostile = _hostile([r.get("name") if isinstance(r, dict) else None for r in resources], single_file)
+    if hostile:
+        return refuse("model-signature-hostile-path", "The signature names a path outside the model", hostile)
+    # Files under the signature's own ignore_paths are unsigned: the library would skip them unread.
     unsigned = [] if single_file else _unsigned_by_signature(root, files, serialization.get("ignore_paths"))
     result["hashing_algorithm"] = serialization.get("hash_type")
     result["signed_files"] = len(resources)
-    result["signer"] = _signer(bundle)
+    result["signer"] = _signer_of(bundle)
     try:
-        hashing_config = _hashing(params, ignored, serialization.get("hash_type") or "sha256",
-                                  serialization.get("method") or "files", serialization.get("shard_size"))
-        _verifier(params).set_hashing_config(hashing_config).verify(root, params["signature"])
-    except ValueError as exc:
-        reasons = _library_reasons(str(exc))
-        if reasons is None:
-            return refuse("model-signature-invalid", "The signature does not verify with the given key or chain",
-                          _first_line(exc, 300))
-        cov.add(len(files))
-        return Outcome(cov, unsigned + _reason_findings(root, reasons), **result)
+        signed = _verified_manifest(params["signature"], params.get("public_key"), params.get("certificate_chain"))
+    except DependencyError:
+        raise
     except Exception as exc:  # pylint: disable=broad-except  # the library's crypto errors vary; all mean "not verified"
         return refuse("model-signature-invalid", "The signature does not verify with the given key or chain",
                       "%s: %s" % (type(exc).__name__, _first_line(exc, 300)))
-    cov.add(len(files))
-    result["verified"] = not unsigned
-    return Outcome(cov, unsigned, **result)
+    # The names that count are the verified ones (the file may have changed since it was read above).
+    hostile = _hostile([rd.identifier for rd in signed.resource_descriptors()], single_file)
+    if hostile:
+        return refuse("model-signature-hostile-path", "The signature names a path outside the model", hostile)
+    try:
+        diff = _compare(params, ignored, skip, signed)
+    except ValueError as exc:
+        return refuse("model-signature-invalid", "The signature's serialization cannot be checked", _first_line(exc, 300))
+    problems = [(item["path"], item["reason"]) for item in diff["unsafe"] + diff["unreadable"]]
+    for name, reason in problems:
+        cov.miss(name, reason)
+    cov.add(max(len(files) - len(problems), 0))
+    found = _file_findings(root, diff, unsigned)
+    found.extend(make_finding(VERIFY, "integrity", "model-file-refused", "CRITICAL", "%s refused (%s)" % (name, reason),
+                              target=root, location={"path": name}) for name, reason in problems)
+    result["verified"] = not found
+    return Outcome(cov, found, **result)
 
 
 def verify_file_content(data, name, signature, public_key=None, certificate_chain=None):
@@ -333,31 +408,25 @@ def verify_file_content(data, name, signature, public_key=None, certificate_chai
 
     Returns the signer (certificate subject or key hint); raises InputError with the reason otherwise.
     """
-    _require()
-    bundle_data = read_regular_file(signature, "manifest_signature", limit=SIGNATURE_LIMIT)
-    bundle, serialization, resources = read_statement(bundle_data)
+    _library()
+    bundle, resources = read_statement(read_regular_file(signature, "manifest_signature", limit=SIGNATURE_LIMIT))[0::2]
     if len(resources) != 1:
         raise InputError("manifest_signature %s signs %d files, not one manifest; sign the manifest file alone "
                          "(ainative.security.model_sign with path set to the manifest)" % (signature, len(resources)))
-    work = tempfile.mkdtemp(prefix="ainative-signed-")
     try:
-        copy = os.path.join(work, os.path.basename(name) or "manifest")
-        bundle_copy = os.path.join(work, ".signature")
-        for path, content in ((copy, data), (bundle_copy, bundle_data)):
-            with open(path, "wb") as handle:
-                handle.write(content)
-        hashing = ms_hashing.Config().use_file_serialization(
-            hashing_algorithm=serialization.get("hash_type") or "sha256", allow_symlinks=False)
-        _verifier({"public_key": public_key, "certificate_chain": certificate_chain or []}).set_hashing_config(
-            hashing.set_ignored_paths(paths=[], ignore_git_paths=False)).verify(copy, bundle_copy)
-    except InputError:
-        raise
+        signed = _verified_manifest(signature, public_key, certificate_chain)
+        items = list(signed.resource_descriptors())
+        method = signed.serialization_type.get("method")
+        if method != "files" or len(items) != 1 or items[0].identifier != ".":
+            raise ValueError("it does not sign one file (%s, %s)" % (method, ", ".join(rd.identifier for rd in items)))
+        content = hasher(items[0].digest.algorithm)
+        content.update(data)
+        if content.hexdigest() != items[0].digest.digest_hex:
+            raise ValueError("%s differs from its signed digest" % os.path.basename(name))
     except Exception as exc:  # pylint: disable=broad-except  # the library's crypto and hash errors vary; all mean "not verified"
         raise InputError("manifest_signature %s does not verify %s with the given key or chain (%s)"
                          % (signature, name, _first_line(exc, 300)))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return _signer(bundle)
+    return _signer_of(bundle)
 
 
 def _unsigned_by_signature(root, files, signed_ignore):
@@ -374,7 +443,7 @@ def _unsigned_by_signature(root, files, signed_ignore):
             if any(not p or name == p or name.startswith(p + "/") for p in prefixes)]
 
 
-def _signer(bundle):
+def _signer_of(bundle):
     """Who signed: the leaf certificate's subject, or the public key's SHA-256 hint (never key material)."""
     der = _leaf_der(bundle)
     if der:

@@ -40,7 +40,7 @@ def events_from_reports(paths, statuses, validator):
     duplicates = 0
     for path in paths:
         report = report_from_result(read_report(path, "findings report"))
-        findings = [check_finding(f, "%s findings[%d]" % (path, index)) for index, f in enumerate(report["findings"])]
+        findings = [check_finding(f, path, index) for index, f in enumerate(report["findings"])]
         coverage = report.get("coverage") or {}
         if report.get("verdict") in ("incomplete", "error") or coverage.get("complete") is False:
             notes.append("%s says its own run was incomplete: its findings are forwarded, what it missed is not" % path)

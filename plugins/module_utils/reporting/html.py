@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 from ansible_collections.ainative.security.plugins.module_utils.core.findings import sort_findings
 from ansible_collections.ainative.security.plugins.module_utils.core.module import COLLECTION_VERSION
-from ansible_collections.ainative.security.plugins.module_utils.core.reports import TextOut
+from ansible_collections.ainative.security.plugins.module_utils.core.reports import TextOut, compact_json
 from ansible_collections.ainative.security.plugins.module_utils.reporting.aggregate import (
     SEVERITY_ORDER,
     VERDICT_RANK,
@@ -55,7 +55,7 @@ def _e(value):
     return _html_escape("" if value is None else str(value), quote=True)
 
 
-_ROW_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+_ASCII_ROWS = json.JSONEncoder(sort_keys=True, ensure_ascii=True, separators=(",", ":"))
 # The order of the values in each finding's array in the data block (the page's script reads "columns").
 # "trend" is "new" for an open finding the previous report did not have open; "more" is the finding's
 # details for its expandable row (see _more), or null.
@@ -183,7 +183,10 @@ def _write_data(text, ordered, summary, max_rows, new):
             "summary": {"total": summary["total"], "open": summary["open"]}}
     text.write(_script_json(head)[:-1] + ',"findings":[')
     for start in range(0, len(ordered), _ROW_BATCH):
-        batch = ",".join(_ROW_ENCODER.encode(_row(f, new)) for f in ordered[start:start + _ROW_BATCH])
+        rows = [_row(f, new) for f in ordered[start:start + _ROW_BATCH]]
+        batch = compact_json(rows)[1:-1]
+        if not batch.isascii():  # the data block stays ASCII; the rare non-ASCII batch goes the slow way
+            batch = _ASCII_ROWS.encode(rows)[1:-1]
         text.write(("," if start else "") + _script_safe(batch))
     text.write("]}")
 

@@ -33,6 +33,7 @@ from ansible_collections.ainative.security.plugins.module_utils.core.reports imp
 CONTROL = "findings_report"
 INCOMPLETE_VERDICTS = ("incomplete", "error")
 _REQUIRED = ("id", "control", "kind", "severity", "title", "status")
+_LOCATION_KEYS = frozenset(LOCATION_KEYS)
 _NOTE_LIMIT = 1024
 _REASON_LIMIT = 256
 ACCEPTED_LIMIT = 20  # accepted-incomplete reasons carried per aggregate
@@ -43,20 +44,22 @@ def _text(value):
     return None if value is None else str(value)
 
 
-def check_finding(finding, where):
-    """Return the finding rebuilt through ``make_finding`` (its own fingerprint kept), or raise InputError."""
+def check_finding(finding, source, index=None):
+    """Return the finding rebuilt through ``make_finding`` (its own fingerprint kept), or raise InputError
+    naming ``source`` and ``findings[index]`` (formatted only then: this runs for every finding read)."""
     if not isinstance(finding, dict):
         raise InputError("%s is a %s, not a finding dict; pass findings built by "
-                         "ainative.security's findings model" % (where, type(finding).__name__))
+                         "ainative.security's findings model" % (_where(source, index), type(finding).__name__))
     missing = [key for key in _REQUIRED if key not in finding]
     if missing:
         raise InputError("%s is not in the findings model: missing %s; every control builds findings with "
-                         "findings.make_finding" % (where, ", ".join(missing)))
+                         "findings.make_finding" % (_where(source, index), ", ".join(missing)))
     location = finding.get("location") or {}
     details = finding.get("details") or {}
     if not isinstance(location, dict) or not isinstance(details, dict):
-        raise InputError("%s: location and details must be dicts" % where)
-    location = dict((k, location.get(k)) for k in LOCATION_KEYS)
+        raise InputError("%s: location and details must be dicts" % _where(source, index))
+    if not _LOCATION_KEYS.issuperset(location):  # keys this version does not know are dropped
+        location = dict((k, location.get(k)) for k in LOCATION_KEYS)
     known = finding.get("fingerprint")
     try:
         return make_finding(finding["control"], finding["kind"], finding["id"], finding["severity"],
@@ -64,7 +67,11 @@ def check_finding(finding, where):
                             url=finding.get("url"), status=finding["status"], details=dict(details),
                             known_fingerprint=known if isinstance(known, str) and known else None)
     except FindingError as exc:
-        raise InputError("%s: %s" % (where, exc.msg))
+        raise InputError("%s: %s" % (_where(source, index), exc.msg))
+
+
+def _where(source, index):
+    return source if index is None else "%s findings[%d]" % (source, index)
 
 
 def report_from_result(result, host=None, control=None):
@@ -197,7 +204,7 @@ class Inputs(object):
             findings = report["findings"] if owned else list(report["findings"])
             report["findings"] = findings
             for index, finding in enumerate(findings):
-                findings[index] = check_finding(finding, "%s findings[%d]" % (name, index))
+                findings[index] = check_finding(finding, name, index)
         except InputError as exc:
             self.coverage.miss(name, exc.msg)
             self.notes.append("left out %s: %s" % (name, exc.msg))

@@ -86,7 +86,8 @@ def _grants(grant):
 def test_every_detection_has_a_planted_event_and_a_benign_twin():
     """The lab plants what test_cloudtrail.py and the integration test prove fires, and its twin that does not."""
     plants = ca.planted(NOW)
-    assert sorted(plants) == sorted(d["id"] for d in CATALOGUE)
+    # the history detections need earlier hunts: lab/bedrock_history.py plants them (test_cloudtrail_history.py)
+    assert sorted(plants) == sorted(d["id"] for d in CATALOGUE if "history" not in d["tags"])
     assert all(p["fire"] and p["benign"] for p in plants.values())
 
 

@@ -139,3 +139,39 @@ def test_a_journal_of_another_user_is_left_alone(tmp_path):
     fileio.publish_set(_set(directory, "run", ("c.html",)))
     assert all(os.path.exists(tmp) for tmp, dummy in pairs)
     assert os.path.exists(os.path.join(directory, ".ainative-%s.journal" % TOKEN))
+
+
+def test_two_writer_processes_publish_the_same_set_as_one(tmp_path):
+    one, two = str(tmp_path / "one"), str(tmp_path / "two")
+    names = ("a.json", "b.sarif", "c.html", "d.xml")
+    assert all(fileio.publish_set(_set(one, "x", names), make_dirs=True).values())
+    written = fileio.publish_set(_set(two, "x", names), make_dirs=True, workers=2)
+    assert all(written.values()) and _content(two, names) == _content(one, names)
+    # Unchanged files stay untouched in the forked writer too.
+    files = _set(two, "x", names)[:2] + _set(two, "y", names)[2:]
+    assert list(fileio.publish_set(files, workers=2).values()) == [False, False, True, True]
+    assert sorted(os.listdir(two)) == sorted(names)
+
+
+@pytest.mark.parametrize("failure", ["raises", "exits"])
+def test_a_failing_forked_writer_rolls_the_whole_set_back(tmp_path, failure):
+    directory = str(tmp_path)
+    names = ("a.json", "b.sarif", "c.html", "d.xml")
+    fileio.publish_set(_set(directory, "old", names))
+
+    def broken(out):  # b.sarif: files 1::2 are the forked writer's
+        out.write(b"partial")
+        if failure == "exits":
+            os._exit(3)
+        raise fileio.InputError("the writer of b.sarif failed")
+
+    files = _set(directory, "new", names)
+    files[1] = (files[1][0], broken)
+    with pytest.raises((fileio.InputError, OSError)) as caught:
+        fileio.publish_set(files, workers=2)
+    if failure == "raises":  # the child's own error, with its message, reaches the caller
+        assert isinstance(caught.value, fileio.InputError) and "b.sarif failed" in str(caught.value)
+    else:
+        assert "ended with status 3" in str(caught.value)
+    assert _content(directory, names) == ["%s old\n" % name for name in names]
+    assert sorted(os.listdir(directory)) == sorted(names)
