@@ -246,6 +246,8 @@ options:
         C(timestamp) (C(yyyy/MM/dd)), C(region) (from O(regions)) and C(account) (from O(accounts)) partitions.
       - A query that fails, is cancelled, outlasts O(athena.max_wait) or matches more than O(athena.max_rows) rows
         leaves the hunt incomplete with the reason.
+      - So does a query that read no data (C(DataScannedInBytes) 0 or absent), as an empty table, a wrong
+        C(LOCATION) or a partition projection that points at no log files give no rows without examining anything.
       - Needs C(athena:StartQueryExecution), C(athena:GetQueryExecution), C(athena:GetQueryResults),
         C(athena:StopQueryExecution), Glue read access to the table and S3 access to the logs and the output location.
     type: dict

@@ -202,3 +202,34 @@ def test_max_rows_leaves_the_hunt_incomplete_with_the_reason(archive):
     assert any("more than max_rows=5 rows" in m["reason"] for m in out.coverage.missed)
     # the strict twin: room for every row, a complete hunt
     assert hunt(1000).coverage.complete
+
+
+def _athena_hunt(con, now=NOW, **extra):
+    athena = athena_duckdb.DuckDBAthena(con)
+    out = ct.hunt(_params(source="athena", athena={"database": "lab", "poll_interval": 0.01}, **extra),
+                  clients=_Clients(athena), now=now)
+    return out, out.extra["coverage_detail"][0]
+
+
+def test_an_empty_table_examined_nothing_and_is_incomplete():
+    # the attack: the table's LOCATION points at an empty prefix; the query SUCCEEDS with no rows
+    out, detail = _athena_hunt(athena_duckdb.load([]))
+    assert not out.coverage.complete and out.findings == []
+    assert detail["data_scanned_bytes"] == 0 and not detail["complete"]
+    assert any("read 0 bytes, so no log file was examined" in m["reason"] for m in out.coverage.missed)
+
+
+def test_a_projection_that_points_at_no_files_is_incomplete_and_its_twin_a_clean_window_is_complete(archive):
+    # a month later, the projected days hold no file: Athena prunes every partition and reads nothing
+    out, detail = _athena_hunt(archive["con"], now=NOW + datetime.timedelta(days=30),
+                               regions=["us-east-1"], accounts=[ca.ACCOUNT])
+    assert not out.coverage.complete and detail["data_scanned_bytes"] == 0
+    # so does an account the table has no logs for
+    out, detail = _athena_hunt(archive["con"], regions=["us-east-1"], accounts=["999999999999"])
+    assert not out.coverage.complete and detail["data_scanned_bytes"] == 0
+    # the strict twin: the lab's files are read, and a rule nothing matches gives a complete, empty hunt
+    out, detail = _athena_hunt(archive["con"], regions=["us-east-1"], accounts=[ca.ACCOUNT],
+                               detections=["ml_bucket_public"], rules=[archive["rule"]],
+                               since="10m")
+    assert out.coverage.complete, out.coverage.gaps()
+    assert out.findings == [] and detail["rows"] == 0 and detail["data_scanned_bytes"] > 0

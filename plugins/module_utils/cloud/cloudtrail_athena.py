@@ -11,8 +11,9 @@ sliding window, the untrusted-network test and the findings are the fast path's 
 (cloudtrail_scan.build_findings over a Partial), so ids, fingerprints and details are the same. The
 file of each event is Athena's ``"$path"``, the ``s3://`` URL the fast path's s3 source names.
 
-Coverage counts queries: a query that FAILED, was CANCELLED, outran ``max_wait`` or matched more than
-``max_rows`` rows is a gap, and so is each selected rule the compiler refuses.
+Coverage counts queries: a query that FAILED, was CANCELLED, outran ``max_wait``, matched more than
+``max_rows`` rows or read no data (``DataScannedInBytes`` 0 or absent: an empty table, a LOCATION or a
+partition projection that points at no log files) is a gap, and so is each selected rule the compiler refuses.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -367,9 +368,17 @@ def hunt_athena(client, params, spec, extra, start, end, sleep=time.sleep, clock
             error = str(exc)
             cov.miss(table_name(opts), error)
         else:
-            cov.add()
-            info.update(query_execution_id=qid, data_scanned_bytes=stats.get("DataScannedInBytes"), rows=len(rows))
+            scanned = stats.get("DataScannedInBytes")
+            info.update(query_execution_id=qid, data_scanned_bytes=scanned, rows=len(rows))
             partial = rows_to_partial(rows, query, spec)
+            if scanned:
+                cov.add()
+            else:
+                # no rows from no data is not a clean window: nothing was examined
+                error = ("Athena query %s read %s bytes, so no log file was examined; check the table's LOCATION, "
+                         "its partition projection (storage.location.template), regions and accounts"
+                         % (qid, "0" if scanned == 0 else "an unknown number of"))
+                cov.miss(table_name(opts), error)
     detail = [{"source": "athena", "account": None, "region": None, "table": table_name(opts),
                "complete": error is None and not query.refused, "error_count": int(error is not None) + len(query.refused),
                "errors": (([error] if error else []) + ["%s: %s" % r for r in query.refused])[:20]}]

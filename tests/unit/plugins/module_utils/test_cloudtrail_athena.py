@@ -160,9 +160,16 @@ def test_through_motos_athena_the_findings_equal_the_fast_paths(planted, monkeyp
             column_info=[{"Name": n, "Type": "varchar"} for n in names]))
         boto3.client("athena", region_name="us-east-1").create_work_group(Name="hunt")
         out = ct.hunt(_params(**few), clients=Clients(params={"region": "us-east-1"}), now=NOW)
-    assert out.coverage.complete, out.coverage.gaps()
     assert fast.findings and _sorted(out.findings) == _sorted(fast.findings)
-    assert out.extra["coverage_detail"][0]["query_execution_id"]
+    detail = out.extra["coverage_detail"][0]
+    assert detail["query_execution_id"] and detail["rows"] == len(rows)
+    # moto answers DataScannedInBytes 0, which on Athena means no file was read: the rows are kept, the hunt
+    # is incomplete (the DuckDB client, which reports the bytes read, is the complete twin)
+    assert not out.coverage.complete and detail["data_scanned_bytes"] == 0
+    assert [m["reason"].split(",")[0] for m in out.coverage.missed] == [
+        "Athena query %s read 0 bytes" % detail["query_execution_id"]]
+    twin = ct.hunt(_params(**few), clients=_One(athena_duckdb.DuckDBAthena(con)), now=NOW)
+    assert twin.coverage.complete and twin.extra["coverage_detail"][0]["data_scanned_bytes"] > 0
 
 
 KEYWORD_RULE = """title: Keyword
@@ -226,6 +233,11 @@ def test_the_module_requires_athena_options_and_runs_on_motos_athena(run_module,
         assert failed and result["msg"] == "athena.output_location must be an s3:// URI, got '/tmp/x'"
         result, failed = run_module(cloudtrail_hunt, dict(base, athena={"database": "trails", "poll_interval": 0.01,
                                                                         "output_location": "s3://results/"}))
-    assert not failed, result["msg"]
-    assert result["verdict"] == "pass" and result["coverage"]["unit"] == "queries" and result["coverage"]["complete"]
-    assert result["coverage_detail"][0]["query_execution_id"]
+        # moto's query succeeds with no rows and 0 bytes read: an empty table, which must not pass the gate
+        assert failed and not result["coverage"]["complete"] and result["coverage"]["unit"] == "queries"
+        assert "read 0 bytes, so no log file was examined" in result["msg"], result["msg"]
+        assert result["coverage_detail"][0]["query_execution_id"]
+        accepted, failed = run_module(cloudtrail_hunt, dict(base, accept_incomplete=True, athena={
+            "database": "trails", "poll_interval": 0.01, "output_location": "s3://results/"}))
+    assert not failed, accepted["msg"]
+    assert accepted["verdict"] == "pass" and not accepted["coverage"]["complete"] and accepted["findings"] == []
