@@ -303,7 +303,10 @@ options:
         (C(arn:aws:iam::<account>:role/<name>)). Daily counts merge by maximum, so hunt at one cadence per file.
       - The file is bounded (10000 principals, 20000 source IPs and networks; those seen longest ago are dropped
         first) and written atomically with mode C(0600), the previous state kept as C(<path>.bak). A file that is not
-        such a history (not JSON, another schema or version) fails the run; a missing file starts a new history.
+        such a history (not JSON, another schema or version) fails the run.
+      - A missing file fails the run too, unless O(history.create) is set, and always when C(<path>.bak) exists: a
+        deleted history would make every principal new, its findings LOW while learning, and teach the attacker's
+        invocations as normal.
       - Not available with O(organization) yet.
     type: dict
     version_added: 0.2.0
@@ -313,6 +316,12 @@ options:
           - The history's JSON file; its folder must exist.
         type: path
         required: true
+      create:
+        description:
+          - Start a new history when O(history.path) does not exist (the first hunt). Without it a missing file fails
+            the run. Set it for the first hunt only, so that a history deleted later is refused, not restarted.
+        type: bool
+        default: false
       learn:
         description:
           - Add what this hunt saw to the history. V(false) only judges.
@@ -370,6 +379,17 @@ EXAMPLES = r"""
     paths: [/srv/incident-42/cloudtrail/]
     start_time: "2026-11-20T00:00:00Z"
     end_time: "2026-11-22T00:00:00Z"
+
+- name: LLM-jacking hunt against the Bedrock history of earlier hunts (the first run starts the file)
+  ainative.security.cloudtrail_hunt:
+    source: s3
+    bucket: org-cloudtrail-logs
+    since: 24h
+    tags: [ai]
+    fail_on: HIGH
+    history:
+      path: /var/lib/hunt/bedrock-history.json
+      create: "{{ bedrock_history_first_run | default(false) }}"
 """
 
 RETURN = r"""
@@ -496,12 +516,12 @@ parser:
   type: str
 history:
   description:
-    - The O(history) file - C(path), C(learning), C(days_covered), C(min_days), C(max_age_days), C(learn), C(changed),
+    - The O(history) file - C(path), C(created) (this hunt started it, with O(history.create)), C(learning), C(days_covered), C(min_days), C(max_age_days), C(learn), C(changed),
       the C(principals), C(source_ips) and C(networks) it holds after the hunt, C(added) (entries new in this hunt)
       and C(dropped) (entries dropped to keep it bounded).
   returned: when O(history) is set
   type: dict
-  sample: {path: /var/lib/hunt/bedrock-history.json, learning: false, days_covered: 30, min_days: 7, max_age_days: 90,
+  sample: {path: /var/lib/hunt/bedrock-history.json, created: false, learning: false, days_covered: 30, min_days: 7, max_age_days: 90,
            learn: true, changed: true, principals: 12, source_ips: 40, networks: 9, added: 2, dropped: 0}
   version_added: 0.2.0
 accounts:
@@ -559,6 +579,7 @@ def main():
         parser=dict(type="str", choices=["auto", "msgspec", "json"], default="auto"),
         history=dict(type="dict", options=dict(
             path=dict(type="path", required=True),
+            create=dict(type="bool", default=False),
             learn=dict(type="bool", default=True),
             max_age_days=dict(type="int", default=90),
             min_days=dict(type="int", default=7),

@@ -21,7 +21,8 @@ window changes nothing; keep one hunt cadence per state file, as the counts are 
 
 The state is one JSON file, written only through core.fileio (atomic, mode 0600, the previous state kept as
 ``<path>.bak``), bounded (MAX_PRINCIPALS, MAX_ADDRESSES: the entries seen longest ago are dropped first), and
-read fail-closed: a file that is not this state is an error, never a silent new start.
+read fail-closed: a file that is not this state is an error, never a silent new start, and so is a missing
+file unless ``history.create`` asks for a new history (and never while ``<path>.bak`` is there).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -147,7 +148,8 @@ def check_options(options):
 
 
 def load(options, organization=None):
-    """The state before this hunt (an empty one when the file does not exist yet), or None without ``history``."""
+    """The state before this hunt (an empty one when the file does not exist and ``create`` is set), or None
+    without ``history``."""
     if not options:
         return None
     if organization:
@@ -158,6 +160,14 @@ def load(options, organization=None):
     if not os.path.isdir(directory):
         raise InputError("history.path %s: folder %s does not exist; create it first" % (path, directory))
     if not os.path.lexists(path):
+        # a deleted history would make every principal new again, its findings LOW while "learning", and the
+        # attacker's own invocations learned as normal: only an explicit create starts one
+        if os.path.lexists(path + ".bak"):
+            raise InputError("history.path %s is missing but %s.bak exists, so the history was deleted or moved; "
+                             "restore it from %s.bak" % (path, path, path))
+        if not options.get("create"):
+            raise InputError("history.path %s does not exist; set history.create: true on the first hunt to start "
+                             "a new history (a history that is deleted later is refused, not restarted)" % path)
         return empty_state()
     data = read_regular_file(path, "history.path", limit=MAX_STATE_BYTES)
     try:
@@ -389,7 +399,7 @@ def judge(options, past, detections, matches, start, end, cov):
             notes.append("history is full: %d entries seen longest ago were dropped" % dropped)
         data = (json.dumps(state, sort_keys=True, separators=(",", ":")) + "\n").encode("utf-8")
     accounts = state["accounts"].values()
-    result = {"path": options["path"], "learning": learning, "days_covered": covered, "min_days": options["min_days"],
+    result = {"path": options["path"], "created": not os.path.lexists(options["path"]), "learning": learning, "days_covered": covered, "min_days": options["min_days"],
               "max_age_days": options["max_age_days"], "learn": options["learn"], "changed": False,
               "principals": sum(len(a["principals"]) for a in accounts), "source_ips": sum(len(a["ips"]) for a in accounts),
               "networks": sum(len(a["networks"]) for a in accounts), "added": len(added), "dropped": dropped}

@@ -24,14 +24,14 @@ HISTORY = list(history.IDS)
 
 
 def _hunt(tmp_path, events, day_offset, days=1, state=None, learn=True, min_days=7, max_age_days=90, check=False,
-          diff=False, detections=None, folder=None):
+          diff=False, detections=None, folder=None, create=True):
     folder = folder or "logs-%d-%d-%d" % (day_offset, days, len(events))
     logs = bh.write_files(str(tmp_path / folder), events)
     start, end = bh.window(day_offset, days)
     params = {"source": "local", "paths": [logs], "start_time": start, "end_time": end, "max_findings": 0, "workers": 1,
               "detections": detections or HISTORY,
               "history": {"path": str(state or tmp_path / "history.json"), "learn": learn, "min_days": min_days,
-                          "max_age_days": max_age_days}}
+                          "max_age_days": max_age_days, "create": create}}
     outcome = ct.hunt(params)
     history.commit(outcome, check_mode=check, diff=diff)
     return outcome
@@ -182,8 +182,35 @@ def test_what_cannot_be_a_state_file(tmp_path):
     with pytest.raises(InputError, match="min_days must be"):
         _hunt(tmp_path, bh.twin_events(), 0, min_days=91)
     with pytest.raises(InputError, match="does not work with organization"):
-        history.load({"path": str(tmp_path / "h.json"), "learn": True, "min_days": 7, "max_age_days": 90},
+        history.load({"path": str(tmp_path / "h.json"), "learn": True, "min_days": 7, "max_age_days": 90, "create": True},
                      organization={"accounts": ["111122223333"]})
+
+
+def test_a_deleted_history_is_refused_not_restarted(tmp_path):
+    # the attack: after a week of history, delete the file so the next hunt starts learning again - every
+    # principal LOW, and the attacker's invocations learned as normal
+    state = tmp_path / "history.json"
+    _learned(tmp_path, create=True)
+    assert state.exists() and not (tmp_path / "history.json.bak").exists()
+    state.unlink()
+    with pytest.raises(InputError) as err:
+        _hunt(tmp_path, bh.attack_events(), 0, folder="attack", create=False)
+    assert err.value.msg == ("history.path %s does not exist; set history.create: true on the first hunt to start a new "
+                             "history (a history that is deleted later is refused, not restarted)" % state)
+    # once a second hunt has written a .bak, even create cannot restart a history whose file is gone
+    _learned(tmp_path, create=True)
+    _hunt(tmp_path, bh.twin_events(), 0, create=False)
+    backup = (tmp_path / "history.json.bak").read_bytes()
+    state.unlink()
+    for create in (False, True):
+        with pytest.raises(InputError, match=r"is missing but .*history.json.bak exists, so the history was deleted"):
+            _hunt(tmp_path, bh.attack_events(), 0, folder="attack", create=create)
+    assert not state.exists() and (tmp_path / "history.json.bak").read_bytes() == backup
+    # the strict twin: the file restored from its backup, the attack is judged against the full history
+    state.write_bytes(backup)
+    out = _hunt(tmp_path, bh.attack_events(), 0, folder="attack", create=False)
+    assert _by_id(out)[history.NEW_PRINCIPAL] and not out.extra["history"]["learning"]
+    assert all(f["severity"] != "LOW" for f in _by_id(out)[history.NEW_PRINCIPAL])
 
 
 def test_check_mode_diff_backup_and_changed(tmp_path):
@@ -220,7 +247,7 @@ def test_without_history_the_detections_are_inactive(tmp_path):
 def test_a_million_principals_make_a_bounded_state(tmp_path):
     """A hostile log cannot grow the state without bound: the entries seen longest ago are dropped."""
     path = tmp_path / "history.json"
-    options = {"path": str(path), "learn": True, "min_days": 7, "max_age_days": 90}
+    options = {"path": str(path), "learn": True, "min_days": 7, "max_age_days": 90, "create": True}
     end = datetime.datetime(2026, 11, 10, 23, 59, tzinfo=datetime.timezone.utc)
     matches = ((history.SELECTOR, {
         "event_id": None, "event_time": "2026-11-10T%02d:%02d:%02dZ" % (n // 3600 % 24, n // 60 % 60, n % 60),
@@ -251,22 +278,22 @@ def test_module_check_mode_writes_nothing(run_module, tmp_path):
     logs = bh.write_files(str(tmp_path / "logs"), bh.history_events())
     start, end = bh.window(-bh.HISTORY_DAYS, bh.HISTORY_DAYS)
     args = {"source": "local", "paths": [logs], "start_time": start, "end_time": end, "tags": ["history"],
-            "history": {"path": str(tmp_path / "h.json")}}
+            "history": {"path": str(tmp_path / "h.json"), "create": True}}
     result, failed = run_module(cloudtrail_hunt, args, check_mode=True, diff=True)
     assert not failed and result["changed"] and not (tmp_path / "h.json").exists()
     assert "+ principal %s %s" % (ca.ACCOUNT, bh.ALICE) in result["diff"]["after"]
-    assert result["history"]["learning"] and result["history"]["min_days"] == 7
+    assert result["history"]["learning"] and result["history"]["min_days"] == 7 and result["history"]["created"]
     result, failed = run_module(cloudtrail_hunt, args)
     assert not failed and result["changed"] and (tmp_path / "h.json").exists()
     result, failed = run_module(cloudtrail_hunt, args)
-    assert not failed and not result["changed"] and result["findings"] == []
+    assert not failed and not result["changed"] and result["findings"] == [] and not result["history"]["created"]
     (tmp_path / "h.json").write_text("{}")
     result, failed = run_module(cloudtrail_hunt, args)
     assert failed and result["error_kind"] == "input" and "it is not a cloudtrail_hunt history" in result["msg"]
 
 
 def test_one_principal_from_many_addresses_is_bounded_too(tmp_path):
-    options = {"path": str(tmp_path / "h.json"), "learn": True, "min_days": 7, "max_age_days": 90}
+    options = {"path": str(tmp_path / "h.json"), "learn": True, "min_days": 7, "max_age_days": 90, "create": True}
     end = datetime.datetime(2026, 11, 10, 23, 59, tzinfo=datetime.timezone.utc)
     matches = ((history.SELECTOR, {"event_id": "e%d" % n, "event_time": "2026-11-10T10:00:00Z", "event_name": "Converse",
                                    "principal": bh.ALICE, "source_ip": "10.%d.%d.%d" % (n >> 16 & 255, n >> 8 & 255, n & 255),
