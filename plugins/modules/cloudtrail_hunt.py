@@ -304,7 +304,7 @@ options:
       - The file is bounded (10000 principals, 20000 source IPs and networks; those seen longest ago are dropped
         first) and written atomically with mode C(0600), the previous state kept as C(<path>.bak). A file that is not
         such a history (not JSON, another schema or version) fails the run.
-      - A missing file fails the run too, unless O(history.create) is set, and always when C(<path>.bak) exists: a
+      - A missing file fails the run too, unless O(history.create) is set, and always when C(<path>.bak) exists. A
         deleted history would make every principal new, its findings LOW while learning, and teach the attacker's
         invocations as normal.
       - Not available with O(organization) yet.
