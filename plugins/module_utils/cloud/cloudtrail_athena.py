@@ -308,14 +308,7 @@ def rows_to_partial(rows, query, spec):
                 ip = event["sourceIPAddress"]
                 if not net.untrusted(ip):
                     continue
-                key = (summary["principal"], ip)
-                cur = partial.network.get(key)
-                if cur is None:
-                    partial.network[key] = [1, etime, etime, summary]
-                else:
-                    cur[0] += 1
-                    cur[1] = min(cur[1], etime)
-                    cur[2] = max(cur[2], etime)
+                partial.untrusted_call(summary["principal"], ip, 1, etime, etime, summary)
     return partial
 
 

@@ -182,6 +182,16 @@ class Partial:
     def failed(self, source, reason):
         self.errors.append((source, reason))
 
+    def untrusted_call(self, principal, ip, count, first, last, summary):
+        """Count ``count`` calls of ``principal`` from the untrusted ``ip`` between ``first`` and ``last``."""
+        cur = self.network.get((principal, ip))
+        if cur is None:
+            self.network[(principal, ip)] = [count, first, last, summary]
+        else:
+            cur[0] += count
+            cur[1] = min(cur[1], first)
+            cur[2] = max(cur[2], last)
+
     def merge(self, other):
         self.events += other.events
         self.in_window += other.in_window
@@ -190,14 +200,8 @@ class Partial:
         self.correlated.extend(other.correlated)
         self.failures.extend(other.failures)
         self.unauthorized.extend(other.unauthorized)
-        for key, val in other.network.items():
-            cur = self.network.get(key)
-            if cur is None:
-                self.network[key] = val
-            else:
-                cur[0] += val[0]
-                cur[1] = min(cur[1], val[1])
-                cur[2] = max(cur[2], val[2])
+        for (principal, ip), (count, first, last, summary) in other.network.items():
+            self.untrusted_call(principal, ip, count, first, last, summary)
         self.errors.extend(other.errors)
         self.parser = self.parser or other.parser
         return self
@@ -225,14 +229,7 @@ def _hit(full, etime, candidates, is_root, is_unauth, untrusted_ip, spec, source
         partial.unauthorized.append((ident.get("arn") or ident.get("principalId") or "unknown", etime, summary))
     if untrusted_ip and MATCHERS["api_call_from_untrusted_network"](full):
         summary = summary or _summary(full, source)
-        key = (summary["principal"], untrusted_ip)
-        cur = partial.network.get(key)
-        if cur is None:
-            partial.network[key] = [1, etime, etime, summary]
-        else:
-            cur[0] += 1
-            cur[1] = min(cur[1], etime)
-            cur[2] = max(cur[2], etime)
+        partial.untrusted_call(summary["principal"], untrusted_ip, 1, etime, etime, summary)
 
 
 def _folded_index(index):

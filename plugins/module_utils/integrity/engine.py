@@ -74,6 +74,29 @@ def _open_fallback(name, exc):
     return None, open_problem(name, exc)
 
 
+def _open_regular(base, name, dir_fd, dir_error, problems):
+    """(fd, fstat) of ``base`` in the open directory, a regular file; (None, None) after recording why not."""
+    try:
+        if dir_error is not None:
+            raise dir_error
+        fd = os.open(base, OPEN_FLAGS | NOFOLLOW, dir_fd=dir_fd)
+    except OSError as exc:
+        fd, problem = _open_fallback(name, exc)
+        if fd is None:
+            problems.append(problem)
+            return None, None
+    try:
+        info = os.fstat(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        problems.append((ERR_UNSAFE, name, "is not a regular file"))
+        return None, None
+    return fd, info
+
+
 def _hash_open(fd, name, info, problems):
     """Digest and size of an open regular file, or None after recording why not."""
     sizes = _JOB["sizes"]
@@ -103,8 +126,7 @@ def _verify_range(start, end):
     opener = _state()["opener"]
     seed = job["new"]()
     copy = seed.copy
-    read, open_, fstat, close, is_regular = os.read, os.open, os.fstat, os.close, stat.S_ISREG
-    flags = OPEN_FLAGS | NOFOLLOW
+    read, close = os.read, os.close
     ok = nbytes = 0
     problems = []
     current = dir_fd = dir_error = None
@@ -116,20 +138,10 @@ def _verify_range(start, end):
                 dir_fd, dir_error = opener.open(head), None
             except OSError as exc:
                 dir_fd, dir_error = None, exc
+        fd, info = _open_regular(base, name, dir_fd, dir_error, problems)
+        if fd is None:
+            continue
         try:
-            if dir_error is not None:
-                raise dir_error
-            fd = open_(base, flags, dir_fd=dir_fd)
-        except OSError as exc:
-            fd, problem = _open_fallback(name, exc)
-            if fd is None:
-                problems.append(problem)
-                continue
-        try:
-            info = fstat(fd)
-            if not is_regular(info.st_mode):
-                problems.append((ERR_UNSAFE, name, "is not a regular file"))
-                continue
             size = info.st_size
             data = None
             if size < SMALL_FILE and not sizes:
@@ -162,8 +174,6 @@ def _verify_range(start, end):
 def _hash_items(open_dir, items):
     """Hash one directory chunk of a walk: (ok, bytes, problems, [(name, hexdigest, size), ...])."""
     opener = _state()["opener"]
-    open_, fstat, close, is_regular = os.open, os.fstat, os.close, stat.S_ISREG
-    flags = OPEN_FLAGS | NOFOLLOW
     nbytes = 0
     problems, digests = [], []
     try:
@@ -171,26 +181,16 @@ def _hash_items(open_dir, items):
     except OSError as exc:
         dir_fd, dir_error = None, exc
     for name, base, inode in items:
+        fd, info = _open_regular(base, name, dir_fd, dir_error, problems)
+        if fd is None:
+            continue
         try:
-            if dir_error is not None:
-                raise dir_error
-            fd = open_(base, flags, dir_fd=dir_fd)
-        except OSError as exc:
-            fd, problem = _open_fallback(name, exc)
-            if fd is None:
-                problems.append(problem)
-                continue
-        try:
-            info = fstat(fd)
-            if not is_regular(info.st_mode):
-                problems.append((ERR_UNSAFE, name, "is not a regular file"))
-                continue
             if inode and info.st_ino != inode:
                 problems.append((ERR_UNSAFE, name, "was replaced during verification"))
                 continue
             hashed = _hash_open(fd, name, info, problems)
         finally:
-            close(fd)
+            os.close(fd)
         if hashed is not None:
             nbytes += hashed[1]
             digests.append((name, hashed[0], hashed[1]))
