@@ -25,7 +25,7 @@ options:
         the gate unless O(accept_incomplete) gives a reason. A member account that blocks the audit role cannot pass.
       - RV(accounts) lists every account with its status and counts.
     type: dict
-    version_added: 0.2.0
+    version_added: 0.3.0
     suboptions:
       accounts:
         description:

@@ -68,7 +68,7 @@ options:
   source:
     description:
       - Where the events come from.
-      - V(athena) (version 0.2.0) runs the same rules as one Athena (Trino) query over the CloudTrail table, see O(athena).
+      - V(athena) (version 0.3.0) runs the same rules as one Athena (Trino) query over the CloudTrail table, see O(athena).
     type: str
     choices: [lookup_events, s3, local, athena]
     default: lookup_events
@@ -251,7 +251,7 @@ options:
       - Needs C(athena:StartQueryExecution), C(athena:GetQueryExecution), C(athena:GetQueryResults),
         C(athena:StopQueryExecution), Glue read access to the table and S3 access to the logs and the output location.
     type: dict
-    version_added: 0.2.0
+    version_added: 0.3.0
     suboptions:
       database:
         description: The Glue database of the table.
@@ -309,7 +309,7 @@ options:
         invocations as normal.
       - Not available with O(organization) yet.
     type: dict
-    version_added: 0.2.0
+    version_added: 0.3.0
     suboptions:
       path:
         description:
@@ -516,14 +516,15 @@ parser:
   type: str
 history:
   description:
-    - The O(history) file - C(path), C(created) (this hunt started it, with O(history.create)), C(learning), C(days_covered), C(min_days), C(max_age_days), C(learn), C(changed),
-      the C(principals), C(source_ips) and C(networks) it holds after the hunt, C(added) (entries new in this hunt)
-      and C(dropped) (entries dropped to keep it bounded).
+    - The O(history) file - C(path), C(created) (this hunt started it, with O(history.create)), C(learning),
+      C(days_covered), C(min_days), C(max_age_days), C(learn), C(changed), the C(principals), C(source_ips) and
+      C(networks) it holds after the hunt, C(added) (entries new in this hunt) and C(dropped) (entries dropped to keep
+      it bounded).
   returned: when O(history) is set
   type: dict
-  sample: {path: /var/lib/hunt/bedrock-history.json, created: false, learning: false, days_covered: 30, min_days: 7, max_age_days: 90,
-           learn: true, changed: true, principals: 12, source_ips: 40, networks: 9, added: 2, dropped: 0}
-  version_added: 0.2.0
+  sample: {path: /var/lib/hunt/bedrock-history.json, created: false, learning: false, days_covered: 30, min_days: 7,
+           max_age_days: 90, learn: true, changed: true, principals: 12, source_ips: 40, networks: 9, added: 2, dropped: 0}
+  version_added: 0.3.0
 accounts:
   description:
     - With O(organization), one entry per account - C(account), C(name), C(status) (V(complete), V(incomplete),
@@ -535,7 +536,7 @@ accounts:
   sample:
     - {account: "111122223333", name: data, status: missed, credentials: role, examined: 0, missed: 1,
        reason: "sts:AssumeRole of arn:aws:iam::111122223333:role/OrganizationAccountAccessRole failed: AccessDenied: ..."}
-  version_added: 0.2.0
+  version_added: 0.3.0
 """
 
 from ansible_collections.ainative.security.plugins.module_utils.cloud.aws import AWSControlModule

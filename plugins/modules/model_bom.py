@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: model_bom
 short_description: Write a CycloneDX ML-BOM of an admitted model, its datasets, their digests and the signer
-version_added: 0.2.0
+version_added: 0.3.0
 description:
   - Writes a CycloneDX JSON ML-BOM (spec 1.6 or 1.5, built with cyclonedx-python-lib) of a model file or
     folder on the managed host. The model is the BOM's subject (C(metadata.component), type

@@ -220,7 +220,7 @@ buckets:
     account:
       description: The account of the bucket (with O(organization) only).
       type: str
-      version_added: 0.2.0
+      version_added: 0.3.0
   sample:
     - name: ml-training-data
       region: eu-west-1
@@ -297,7 +297,7 @@ accounts:
   sample:
     - {account: "111122223333", name: data, status: missed, credentials: role, examined: 0, missed: 1,
        reason: "sts:AssumeRole of arn:aws:iam::111122223333:role/OrganizationAccountAccessRole failed: AccessDenied: ..."}
-  version_added: 0.2.0
+  version_added: 0.3.0
 """
 
 from ansible_collections.ainative.security.plugins.module_utils.cloud.aws import AWSControlModule

@@ -399,8 +399,8 @@ def judge(options, past, detections, matches, start, end, cov):
             notes.append("history is full: %d entries seen longest ago were dropped" % dropped)
         data = (json.dumps(state, sort_keys=True, separators=(",", ":")) + "\n").encode("utf-8")
     accounts = state["accounts"].values()
-    result = {"path": options["path"], "created": not os.path.lexists(options["path"]), "learning": learning, "days_covered": covered, "min_days": options["min_days"],
-              "max_age_days": options["max_age_days"], "learn": options["learn"], "changed": False,
+    result = {"path": options["path"], "created": not os.path.lexists(options["path"]), "learning": learning,
+              "days_covered": covered, "min_days": options["min_days"], "max_age_days": options["max_age_days"], "learn": options["learn"], "changed": False,
               "principals": sum(len(a["principals"]) for a in accounts), "source_ips": sum(len(a["ips"]) for a in accounts),
               "networks": sum(len(a["networks"]) for a in accounts), "added": len(added), "dropped": dropped}
     return Judged(found, notes, result, data, added, options["path"])

@@ -44,7 +44,7 @@ from ansible_collections.ainative.security.plugins.module_utils.core.waivers imp
 
 COLLECTION = "ainative.security"
 # Kept equal to galaxy.yml's version by a unit test (a module on a managed host cannot read galaxy.yml).
-COLLECTION_VERSION = "0.2.0"
+COLLECTION_VERSION = "0.3.0"
 DEPRECATED_IN = "1.0.0"
 NO_GATE = object()
 
