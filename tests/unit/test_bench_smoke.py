@@ -45,7 +45,7 @@ def test_cloud_audit_bench_runs_at_a_tiny_size(tmp_path):
     text = cloud_audit.run(scale=TINY, rounds=1, data=str(tmp_path), warmup=False)[1]
     assert "audit 2 buckets" in text and "events in 2 gz files" in text
     assert len(_table_rows(text)) == 7
-    assert "decompressing the archive alone" in text
+    assert "archive alone: " in text
 
 
 def test_models_bench_runs_at_a_tiny_size(tmp_path):
