@@ -30,19 +30,19 @@ sys.argv = sys.argv[2:]
 """
 
 
-def _run(tmp_path, body, argv):
+def _run(tmp_path, body, argv, heavy=HEAVY):
     out = tmp_path / "modules.json"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (COLLECTIONS, os.environ.get("PYTHONPATH")) if p))
-    proc = subprocess.run([sys.executable, "-c", LAUNCHER % (HEAVY, body), str(out)] + argv, env=env, cwd=str(tmp_path),
+    proc = subprocess.run([sys.executable, "-c", LAUNCHER % (heavy, body), str(out)] + argv, env=env, cwd=str(tmp_path),
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
     return proc, json.loads(out.read_text())
 
 
-def _module(tmp_path, name, args):
+def _module(tmp_path, name, args, heavy=HEAVY):
     path = tmp_path / ("%s-args.json" % name)
     path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
     module = os.path.join(ROOT, "plugins", "modules", name + ".py")
-    proc, heavy = _run(tmp_path, "runpy.run_path(sys.argv[0], run_name='__main__')", [module, str(path)])
+    proc, heavy = _run(tmp_path, "runpy.run_path(sys.argv[0], run_name='__main__')", [module, str(path)], heavy)
     text = proc.stdout.decode("utf-8", "replace")
     return json.loads(text[text.index("{"):]), heavy
 
@@ -76,6 +76,21 @@ def test_key_and_certificate_sign_and_verify_import_no_sigstore(tmp_path, keys):
                                                          "public_key": keys["public_key"]})
     assert [(f["id"], f["location"]["path"]) for f in tampered["findings"]] == [("model-file-modified", "shard-000.bin")]
     assert heavy == []
+
+
+def test_model_scan_imports_h5py_only_for_an_h5_file(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    tree = models.model_tree(str(tmp_path / "model"), files=2, size=256)
+    result, heavy = _module(tmp_path, "model_scan", {"path": tree}, heavy=("h5py", "numpy"))
+    assert result["coverage"]["complete"] and heavy == [], result.get("msg")
+    # the twin: an .h5 file is examined (and its Lambda layer found), so h5py is imported for it
+    layer = {"class_name": "Lambda", "config": {"name": "lambda", "function": ["4wEA", None, None],
+                                                "function_type": "lambda", "module": "__main__"}}
+    with h5py.File(os.path.join(tree, "model.h5"), "w") as handle:
+        handle.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": {"layers": [layer]}})
+    result, heavy = _module(tmp_path, "model_scan", {"path": tree}, heavy=("h5py", "numpy"))
+    assert heavy == ["h5py", "numpy"] and result["coverage"]["complete"]
+    assert [f["location"]["path"] for f in result["findings"]] == ["model.h5"]
 
 
 def test_the_full_package_still_imports_after_the_light_path(tmp_path):

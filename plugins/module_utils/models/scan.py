@@ -41,11 +41,6 @@ try:
 except ImportError:
     Pickled = None
 
-try:
-    import h5py
-except ImportError:
-    h5py = None
-
 CONTROL = "model_scan"
 DEFAULT_GATE = "HIGH"
 # A pickle is disassembled in memory; bigger ones are not examined (and so fail closed).
@@ -172,7 +167,9 @@ def hdf5_hits(path):
     """A Keras 2 ``.h5`` model: its ``model_config`` (JSON in a root attribute) walked like ``.keras``'s
     config.json. Only attributes are read, never the weight datasets. Without ``model_config`` the file holds
     weights or data only (Keras' ``save_weights``), no code."""
-    if h5py is None:
+    try:
+        import h5py  # here, not at the top: it imports numpy (about 0.2 s), which only .h5 files need
+    except ImportError:
         raise DependencyError("model_scan needs the Python package h5py on the managed host (pip install h5py) "
                               "to examine HDF5 (Keras .h5) files")
     try:
